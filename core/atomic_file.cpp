@@ -1,0 +1,81 @@
+#include "core/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace vn {
+namespace {
+
+std::string dir_of(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+std::string base_of(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+constexpr const char* kTempMarker = ".vahanorm-tmp-";
+
+}  // namespace
+
+AtomicOutput::AtomicOutput(std::string final_path) : final_(std::move(final_path)) {
+    static std::atomic<unsigned> counter{0};
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    char suffix[64];
+    std::snprintf(suffix, sizeof suffix, "%ld-%u-%llx", static_cast<long>(getpid()), counter.fetch_add(1),
+                  static_cast<unsigned long long>(now) & 0xffffffull);
+    temp_ = dir_of(final_) + "/." + base_of(final_) + kTempMarker + suffix;
+}
+
+AtomicOutput::~AtomicOutput() {
+    if (!committed_) ::unlink(temp_.c_str());
+}
+
+void AtomicOutput::commit() {
+    const int fd = ::open(temp_.c_str(), O_RDONLY);
+    if (fd < 0) fail(ErrorKind::Output, final_ + ": output was not written (" + std::strerror(errno) + ")");
+    const int sync_rc = ::fsync(fd);
+    const int sync_errno = errno;
+    ::close(fd);
+    if (sync_rc != 0) fail(ErrorKind::Output, final_ + ": cannot flush output (" + std::strerror(sync_errno) + ")");
+    if (::rename(temp_.c_str(), final_.c_str()) != 0)
+        fail(ErrorKind::Output, final_ + ": cannot move output into place (" + std::strerror(errno) + ")");
+    committed_ = true;
+}
+
+void write_file_atomic(const std::string& path, const void* data, std::size_t size) {
+    AtomicOutput out(path);
+    const int fd = ::open(out.temp_path().c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) fail(ErrorKind::Output, path + ": cannot create (" + std::strerror(errno) + ")");
+    const char* p = static_cast<const char*>(data);
+    std::size_t left = size;
+    while (left > 0) {
+        const ssize_t n = ::write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            const int e = errno;
+            ::close(fd);
+            fail(ErrorKind::Output, path + ": write failed (" + std::strerror(e) + ")");
+        }
+        p += n;
+        left -= static_cast<std::size_t>(n);
+    }
+    if (::close(fd) != 0) fail(ErrorKind::Output, path + ": write failed (" + std::strerror(errno) + ")");
+    out.commit();
+}
+
+bool is_temp_name(const std::string& filename) { return filename.find(kTempMarker) != std::string::npos; }
+
+}  // namespace vn

@@ -1,0 +1,223 @@
+#include "core/estimate.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <cmath>
+#include <string>
+
+#include "core/error.hpp"
+#include "core/snmf.hpp"
+#include "core/tables.hpp"
+#include "core/thread_pool.hpp"
+
+namespace vn {
+namespace {
+
+constexpr int kBandRows = 16;  // work unit: fixed, so results never depend on the thread count
+
+struct Band {
+    std::size_t image;
+    int y0, y1;
+};
+
+std::vector<Band> make_bands(const std::vector<RgbView>& images) {
+    std::vector<Band> bands;
+    for (std::size_t i = 0; i < images.size(); ++i)
+        for (int y = 0; y < images[i].height; y += kBandRows)
+            bands.push_back(Band{i, y, std::min(images[i].height, y + kBandRows)});
+    return bands;
+}
+
+template <typename F>
+void for_each_band(const std::vector<Band>& bands, ThreadPool* pool, const F& fn) {
+    if (pool)
+        pool->parallel_for(bands.size(), [&](std::size_t i) { fn(i); });
+    else
+        for (std::size_t i = 0; i < bands.size(); ++i) fn(i);
+}
+
+// splitmix64: a small, well-mixed, seedable generator.
+struct SplitMix64 {
+    std::uint64_t state;
+    std::uint64_t next() {
+        std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    }
+    std::uint64_t below(std::uint64_t n) {  // uniform in [0, n), rejection of the biased tail
+        const std::uint64_t limit = ~0ull - (~0ull % n);
+        std::uint64_t v;
+        do v = next(); while (v >= limit);
+        return v % n;
+    }
+};
+
+}  // namespace
+
+double percentile_from_histogram(const std::uint32_t* hist, int bins, double q) {
+    std::uint64_t n = 0;
+    for (int i = 0; i < bins; ++i) n += hist[i];
+    if (n == 0) return 0.0;
+    auto value_at_rank = [&](std::uint64_t rank) {
+        std::uint64_t cum = 0;
+        for (int i = 0; i < bins; ++i) {
+            cum += hist[i];
+            if (cum > rank) return static_cast<double>(px::hist_value(i));
+        }
+        return static_cast<double>(px::hist_value(bins - 1));
+    };
+    const double pos = q / 100.0 * static_cast<double>(n - 1);
+    const auto rank = static_cast<std::uint64_t>(std::floor(pos));
+    const double v0 = value_at_rank(rank);
+    const double v1 = rank + 1 < n ? value_at_rank(rank + 1) : v0;
+    return v0 + (pos - static_cast<double>(rank)) * (v1 - v0);
+}
+
+std::vector<std::uint64_t> sample_ranks(std::uint64_t n, std::uint64_t k, std::uint64_t seed) {
+    std::vector<std::uint64_t> out;
+    if (k >= n) {
+        out.resize(static_cast<std::size_t>(n));
+        for (std::uint64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = i;
+        return out;
+    }
+    // Floyd's algorithm: k draws, every k-subset equally likely; a bitmap keeps the set.
+    SplitMix64 rng{seed};
+    std::vector<std::uint64_t> bits(static_cast<std::size_t>((n + 63) / 64), 0);
+    auto test_and_set = [&](std::uint64_t i) {
+        std::uint64_t& word = bits[static_cast<std::size_t>(i >> 6)];
+        const std::uint64_t mask = 1ull << (i & 63);
+        const bool was = (word & mask) != 0;
+        word |= mask;
+        return was;
+    };
+    for (std::uint64_t j = n - k; j < n; ++j) {
+        const std::uint64_t t = rng.below(j + 1);
+        if (test_and_set(t)) test_and_set(j);
+    }
+    out.reserve(static_cast<std::size_t>(k));
+    for (std::size_t w = 0; w < bits.size(); ++w)
+        for (std::uint64_t word = bits[w]; word != 0; word &= word - 1)
+            out.push_back(static_cast<std::uint64_t>(w) * 64 + static_cast<std::uint64_t>(__builtin_ctzll(word)));
+    return out;
+}
+
+TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool) {
+    const Tables& t = tables();
+    const std::vector<Band> bands = make_bands(images);
+    // Each band packs its tissue pixels at its own offset; the pieces are then joined in order.
+    std::vector<std::size_t> offset(bands.size() + 1, 0);
+    for (std::size_t i = 0; i < bands.size(); ++i)
+        offset[i + 1] = offset[i] + static_cast<std::size_t>(bands[i].y1 - bands[i].y0) *
+                                        static_cast<std::size_t>(images[bands[i].image].width) * 3u;
+    TissuePixels out;
+    out.rgb.resize(offset.back());
+    std::vector<std::size_t> used(bands.size(), 0);
+    for_each_band(bands, pool, [&](std::size_t bi) {
+        const Band& band = bands[bi];
+        const RgbView& img = images[band.image];
+        std::uint8_t* dst = out.rgb.data() + offset[bi];
+        std::size_t n = 0;
+        for (int y = band.y0; y < band.y1; ++y) {
+            const std::uint8_t* p = img.row(y);
+            for (int x = 0; x < img.width; ++x, p += 3) {
+                dst[n] = p[0];
+                dst[n + 1] = p[1];
+                dst[n + 2] = p[2];
+                n += px::is_tissue(t.luma, p[0], p[1], p[2]) ? 3u : 0u;
+            }
+        }
+        used[bi] = n;
+    });
+    std::size_t end = 0;
+    for (std::size_t i = 0; i < bands.size(); ++i) {
+        if (end != offset[i]) std::memmove(out.rgb.data() + end, out.rgb.data() + offset[i], used[i]);
+        end += used[i];
+    }
+    out.rgb.resize(end);
+    for (const RgbView& img : images) out.total_pixels += img.pixel_count();
+    return out;
+}
+
+OdSample sample_od(const TissuePixels& tissue, std::size_t sample_size, std::uint64_t seed) {
+    const Tables& t = tables();
+    const std::vector<std::uint64_t> ranks = sample_ranks(tissue.count(), sample_size, seed);
+    OdSample s;
+    s.r.resize(ranks.size());
+    s.g.resize(ranks.size());
+    s.b.resize(ranks.size());
+    for (std::size_t k = 0; k < ranks.size(); ++k) {
+        const std::uint8_t* p = tissue.rgb.data() + 3 * static_cast<std::size_t>(ranks[k]);
+        s.r[k] = t.od[p[0]];
+        s.g[k] = t.od[p[1]];
+        s.b[k] = t.od[p[2]];
+    }
+    return s;
+}
+
+std::vector<std::uint32_t> concentration_histograms(const TissuePixels& tissue, const px::Solver<float>& solver,
+                                                    ThreadPool* pool) {
+    const Tables& t = tables();
+    constexpr std::size_t kChunk = 1 << 16;
+    const std::size_t n = tissue.count();
+    const std::size_t chunks = (n + kChunk - 1) / kChunk;
+    std::vector<std::uint32_t> out(2 * px::kHistBins, 0);
+    if (chunks == 0) return out;
+    // Integer counts: the merge order cannot change the result.
+    std::vector<std::vector<std::uint32_t>> partial(chunks);
+    auto run = [&](std::size_t ci) {
+        partial[ci].assign(2 * px::kHistBins, 0);
+        std::uint32_t* hh = partial[ci].data();
+        std::uint32_t* he = hh + px::kHistBins;
+        const std::size_t i1 = std::min(n, (ci + 1) * kChunk);
+        for (std::size_t i = ci * kChunk; i < i1; ++i) {
+            const std::uint8_t* p = tissue.rgb.data() + 3 * i;
+            const px::Conc<float> c = px::solve(solver, t.od[p[0]], t.od[p[1]], t.od[p[2]]);
+            ++hh[px::hist_bin(c.h)];
+            ++he[px::hist_bin(c.e)];
+        }
+    };
+    if (pool)
+        pool->parallel_for(chunks, run);
+    else
+        for (std::size_t c = 0; c < chunks; ++c) run(c);
+    for (const auto& h : partial)
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] += h[i];
+    return out;
+}
+
+StainModel estimate_model(const std::vector<RgbView>& images, const EstimateParams& params, ThreadPool* pool) {
+    const TissuePixels tissue = gather_tissue(images, pool);
+    if (tissue.count() < params.min_tissue_pixels)
+        fail(ErrorKind::Data, "only " + std::to_string(tissue.count()) + " tissue pixels (need at least " +
+                                  std::to_string(params.min_tissue_pixels) + "): blank or all-glass image?");
+    const OdSample sample = sample_od(tissue, params.sample_size, params.seed);
+    const OdSamples x{sample.r.data(), sample.g.data(), sample.b.data(), sample.r.size()};
+    const SnmfResult fit = snmf(x, params.lambda, params.max_iterations, params.tolerance);
+
+    StainModel m;
+    m.stain = fit.w;
+    m.params = params;
+    m.tissue_pixels = tissue.count();
+    m.sampled_pixels = sample.r.size();
+    m.objective = fit.objective;
+    m.iterations = fit.iterations;
+    const double angle = stain_angle_deg(m);
+    if (!(angle >= params.min_stain_angle_deg))
+        fail(ErrorKind::Data, "stain vectors are nearly parallel (" + std::to_string(angle) +
+                                  " degrees): not a two-stain H&E image?");
+
+    float wf[2][3];
+    for (int k = 0; k < 2; ++k)
+        for (int c = 0; c < 3; ++c) wf[k][c] = static_cast<float>(m.stain[k][c]);
+    const px::Solver<float> solver = px::make_solver<float>(wf, static_cast<float>(params.lambda_conc));
+    const std::vector<std::uint32_t> hist = concentration_histograms(tissue, solver, pool);
+    m.max_conc[0] = percentile_from_histogram(hist.data(), px::kHistBins, params.percentile);
+    m.max_conc[1] = percentile_from_histogram(hist.data() + px::kHistBins, px::kHistBins, params.percentile);
+    if (!(m.max_conc[0] > 0) || !(m.max_conc[1] > 0))
+        fail(ErrorKind::Data, std::string("the ") + (m.max_conc[0] > 0 ? "eosin" : "hematoxylin") +
+                                  " stain is absent from the tissue: not an H&E image?");
+    return m;
+}
+
+}  // namespace vn

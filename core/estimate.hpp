@@ -1,0 +1,46 @@
+// Estimating a stain model from pixels (ALGORITHM.md sections 2, 4, 6) on the CPU.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/image.hpp"
+#include "core/model.hpp"
+#include "core/pixel_math.hpp"
+
+namespace vn {
+
+class ThreadPool;
+
+// Percentile q (0..100, numpy's linear interpolation) of the values counted in a
+// concentration histogram (px::hist_bin). Returns 0 for an empty histogram.
+double percentile_from_histogram(const std::uint32_t* hist, int bins, double q);
+
+// The tissue pixels (ALGORITHM.md section 2) of a set of images, packed RGB in image order.
+struct TissuePixels {
+    std::vector<std::uint8_t> rgb;
+    std::uint64_t total_pixels = 0;  // all pixels looked at
+    std::size_t count() const { return rgb.size() / 3; }
+};
+TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool);
+
+// The ranks (0-based, ascending) of a uniform sample of k out of n without replacement
+// (Floyd's algorithm over a bitmap; all n when k >= n).
+std::vector<std::uint64_t> sample_ranks(std::uint64_t n, std::uint64_t k, std::uint64_t seed);
+
+// Optical densities of the sampled tissue pixels, structure of arrays.
+struct OdSample {
+    std::vector<float> r, g, b;
+};
+OdSample sample_od(const TissuePixels& tissue, std::size_t sample_size, std::uint64_t seed);
+
+// Histograms (H then E, px::kHistBins each) of the concentrations of the given pixels.
+std::vector<std::uint32_t> concentration_histograms(const TissuePixels& tissue, const px::Solver<float>& solver,
+                                                    ThreadPool* pool);
+
+// The whole estimate: sample, SNMF, percentiles. Throws Error(Data) when there are fewer than
+// params.min_tissue_pixels tissue pixels, the stains come out nearly parallel, or a stain is
+// absent (zero percentile).
+StainModel estimate_model(const std::vector<RgbView>& images, const EstimateParams& params, ThreadPool* pool);
+
+}  // namespace vn

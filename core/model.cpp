@@ -1,0 +1,157 @@
+#include "core/model.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+
+namespace vn {
+namespace {
+
+using nlohmann::json;
+
+constexpr double kPi = 3.14159265358979323846;
+
+double number_at(const json& j, const char* key, const std::string& what) {
+    if (!j.contains(key)) fail(ErrorKind::Data, what + ": missing \"" + key + "\"");
+    const json& v = j.at(key);
+    if (!v.is_number()) fail(ErrorKind::Data, what + ": \"" + key + "\" is not a number");
+    return v.get<double>();
+}
+
+}  // namespace
+
+double stain_angle_deg(const StainModel& m) {
+    double dot = 0, n0 = 0, n1 = 0;
+    for (int c = 0; c < 3; ++c) {
+        dot += m.stain[0][c] * m.stain[1][c];
+        n0 += m.stain[0][c] * m.stain[0][c];
+        n1 += m.stain[1][c] * m.stain[1][c];
+    }
+    const double cosv = dot / std::sqrt(n0 * n1);
+    return std::acos(std::fmin(1.0, std::fmax(-1.0, cosv))) * 180.0 / kPi;
+}
+
+void validate(const StainModel& m, const std::string& what) {
+    for (int k = 0; k < 2; ++k) {
+        double n = 0;
+        for (int c = 0; c < 3; ++c) {
+            const double v = m.stain[k][c];
+            if (!std::isfinite(v)) fail(ErrorKind::Data, what + ": stain_matrix has a non-finite entry");
+            if (v < 0) fail(ErrorKind::Data, what + ": stain_matrix has a negative entry");
+            n += v * v;
+        }
+        if (std::fabs(std::sqrt(n) - 1.0) > 1e-3)
+            fail(ErrorKind::Data, what + ": stain_matrix row " + std::to_string(k) + " does not have unit length");
+        const double mc = m.max_conc[k];
+        if (!std::isfinite(mc) || !(mc > 0))
+            fail(ErrorKind::Data, what + ": max_concentrations must be finite and positive");
+    }
+    if (m.stain[0][0] < m.stain[1][0])
+        fail(ErrorKind::Data, what + ": stain_matrix rows are out of order (row 0, hematoxylin, must have the larger red OD)");
+    const double angle = stain_angle_deg(m);
+    if (!(angle >= m.params.min_stain_angle_deg))
+        fail(ErrorKind::Data, what + ": stain vectors are nearly parallel (" + std::to_string(angle) + " degrees)");
+}
+
+std::string to_json(const StainModel& m) {
+    const EstimateParams& p = m.params;
+    json j;
+    j["format"] = "vahanorm-model";
+    j["version"] = 1;
+    j["method"] = "vahadane";
+    j["stain_matrix"] = {{m.stain[0][0], m.stain[0][1], m.stain[0][2]}, {m.stain[1][0], m.stain[1][1], m.stain[1][2]}};
+    j["max_concentrations"] = {m.max_conc[0], m.max_conc[1]};
+    j["params"] = {{"lambda", p.lambda},
+                   {"lambda_concentration", p.lambda_conc},
+                   {"percentile", p.percentile},
+                   {"tissue_max_lstar", 0.8},
+                   {"sample_size", p.sample_size},
+                   {"seed", p.seed},
+                   {"min_tissue_pixels", p.min_tissue_pixels},
+                   {"min_stain_angle_deg", p.min_stain_angle_deg},
+                   {"max_iterations", p.max_iterations},
+                   {"tolerance", p.tolerance}};
+    j["source"] = {{"path", m.source_path},
+                   {"sha256", m.source_sha256},
+                   {"tissue_pixels", m.tissue_pixels},
+                   {"sampled_pixels", m.sampled_pixels}};
+    j["fit"] = {{"objective", m.objective}, {"iterations", m.iterations}, {"stain_angle_deg", stain_angle_deg(m)}};
+    return j.dump(2) + "\n";
+}
+
+StainModel model_from_json(const std::string& text, const std::string& what) {
+    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) fail(ErrorKind::Data, what + ": not a JSON document");
+    if (!j.is_object()) fail(ErrorKind::Data, what + ": not a JSON object");
+    if (!j.contains("format") || j["format"] != "vahanorm-model")
+        fail(ErrorKind::Data, what + ": not a vahanorm model (\"format\" must be \"vahanorm-model\")");
+    if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<long>() != 1)
+        fail(ErrorKind::Data, what + ": unsupported model version (this build reads version 1)");
+    StainModel m;
+    if (!j.contains("stain_matrix")) fail(ErrorKind::Data, what + ": missing \"stain_matrix\"");
+    const json& w = j["stain_matrix"];
+    if (!w.is_array() || w.size() != 2 || !w[0].is_array() || w[0].size() != 3 || !w[1].is_array() || w[1].size() != 3)
+        fail(ErrorKind::Data, what + ": \"stain_matrix\" must be a 2 x 3 array of numbers");
+    for (int k = 0; k < 2; ++k)
+        for (int c = 0; c < 3; ++c) {
+            if (!w[k][c].is_number()) fail(ErrorKind::Data, what + ": \"stain_matrix\" must be a 2 x 3 array of numbers");
+            m.stain[k][c] = w[k][c].get<double>();
+        }
+    if (!j.contains("max_concentrations")) fail(ErrorKind::Data, what + ": missing \"max_concentrations\"");
+    const json& mc = j["max_concentrations"];
+    if (!mc.is_array() || mc.size() != 2 || !mc[0].is_number() || !mc[1].is_number())
+        fail(ErrorKind::Data, what + ": \"max_concentrations\" must be an array of two numbers");
+    m.max_conc = {mc[0].get<double>(), mc[1].get<double>()};
+    if (j.contains("params") && j["params"].is_object()) {
+        const json& p = j["params"];
+        if (p.contains("lambda")) m.params.lambda = number_at(p, "lambda", what);
+        if (p.contains("lambda_concentration")) m.params.lambda_conc = number_at(p, "lambda_concentration", what);
+        if (p.contains("percentile")) m.params.percentile = number_at(p, "percentile", what);
+        if (p.contains("min_stain_angle_deg")) m.params.min_stain_angle_deg = number_at(p, "min_stain_angle_deg", what);
+    }
+    if (j.contains("source") && j["source"].is_object()) {
+        const json& s = j["source"];
+        if (s.contains("path") && s["path"].is_string()) m.source_path = s["path"].get<std::string>();
+        if (s.contains("sha256") && s["sha256"].is_string()) m.source_sha256 = s["sha256"].get<std::string>();
+        if (s.contains("tissue_pixels") && s["tissue_pixels"].is_number_unsigned())
+            m.tissue_pixels = s["tissue_pixels"].get<std::uint64_t>();
+    }
+    validate(m, what);
+    return m;
+}
+
+StainModel load_model(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(ErrorKind::Input, path + ": cannot open model file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    if (in.bad()) fail(ErrorKind::Input, path + ": cannot read model file");
+    return model_from_json(ss.str(), path);
+}
+
+void save_model(const StainModel& m, const std::string& path) {
+    const std::string text = to_json(m);
+    write_file_atomic(path, text.data(), text.size());
+}
+
+StainModel builtin_reference() {
+    StainModel m;
+    // The H&E reference of Macenko et al. (2009) as used by many normalisers: columns of
+    // HERef = [[0.5626, 0.2159], [0.7201, 0.8012], [0.4062, 0.5581]], maxCRef = [1.9705, 1.0308].
+    m.stain = {{{0.5626, 0.7201, 0.4062}, {0.2159, 0.8012, 0.5581}}};
+    for (auto& row : m.stain) {
+        const double n = std::sqrt(row[0] * row[0] + row[1] * row[1] + row[2] * row[2]);
+        for (double& v : row) v /= n;
+    }
+    m.max_conc = {1.9705, 1.0308};
+    m.source_path = "built-in reference (Macenko et al. 2009 H&E)";
+    return m;
+}
+
+}  // namespace vn
