@@ -1,6 +1,7 @@
 #include "core/estimate.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <cmath>
 #include <string>
@@ -188,9 +189,16 @@ std::vector<std::uint32_t> concentration_histograms(const TissuePixels& tissue, 
 
 StainModel estimate_model(const std::vector<RgbView>& images, const EstimateParams& params, ThreadPool* pool) {
     const TissuePixels tissue = gather_tissue(images, pool);
-    if (tissue.count() < params.min_tissue_pixels)
-        fail(ErrorKind::Data, "only " + std::to_string(tissue.count()) + " tissue pixels (need at least " +
-                                  std::to_string(params.min_tissue_pixels) + "): blank or all-glass image?");
+    const double fraction =
+        tissue.total_pixels ? static_cast<double>(tissue.count()) / static_cast<double>(tissue.total_pixels) : 0.0;
+    if (tissue.count() < params.min_tissue_pixels || fraction < params.min_tissue_fraction) {
+        char pct[32];
+        std::snprintf(pct, sizeof pct, "%.1f%%", 100.0 * fraction);
+        fail(ErrorKind::Data, "only " + std::to_string(tissue.count()) + " tissue pixels (" + pct +
+                                  " of the image; need at least " + std::to_string(params.min_tissue_pixels) + " and " +
+                                  std::to_string(static_cast<int>(100 * params.min_tissue_fraction)) +
+                                  "%): blank or mostly glass?");
+    }
     const OdSample sample = sample_od(tissue, params.sample_size, params.seed);
     const OdSamples x{sample.r.data(), sample.g.data(), sample.b.data(), sample.r.size()};
     const SnmfResult fit = snmf(x, params.lambda, params.max_iterations, params.tolerance);

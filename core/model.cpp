@@ -74,6 +74,7 @@ std::string to_json(const StainModel& m) {
                    {"sample_size", p.sample_size},
                    {"seed", p.seed},
                    {"min_tissue_pixels", p.min_tissue_pixels},
+                   {"min_tissue_fraction", p.min_tissue_fraction},
                    {"min_stain_angle_deg", p.min_stain_angle_deg},
                    {"max_iterations", p.max_iterations},
                    {"tolerance", p.tolerance}};

@@ -16,6 +16,7 @@ struct EstimateParams {
     double lambda_conc = 0.01;         // per-pixel concentration solve (section 5)
     double percentile = 99.0;          // scaling statistic (section 6)
     std::size_t min_tissue_pixels = 1000;
+    double min_tissue_fraction = 0.05;   // of the pixels looked at; a mostly-glass image gives no estimate
     double min_stain_angle_deg = 5.0;
     int max_iterations = 200;          // SNMF outer iterations (alternating exact minimisation)
     double tolerance = 1e-7;           // relative decrease of F/n that ends SNMF
