@@ -1,6 +1,8 @@
 #include "core/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -30,7 +32,39 @@ constexpr const char* kTempMarker = ".vahanorm-tmp-";
 
 }  // namespace
 
-AtomicOutput::AtomicOutput(std::string final_path) : final_(std::move(final_path)) {
+OutputLock::OutputLock(const std::string& final_path)
+    : path_(dir_of(final_path) + "/." + base_of(final_path) + ".vahanorm-lock") {
+    for (int attempt = 0; attempt < 10; ++attempt) {
+        fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd_ < 0) fail(ErrorKind::Output, final_path + ": cannot create (" + std::strerror(errno) + ")");
+        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+            const int e = errno;
+            ::close(fd_);
+            fd_ = -1;
+            if (e == EWOULDBLOCK)
+                fail(ErrorKind::Output, final_path + ": another vahanorm process is writing this output");
+            fail(ErrorKind::Output, final_path + ": cannot lock (" + std::strerror(e) + ")");
+        }
+        // The previous holder may have removed the lock file between our open and flock:
+        // the lock only counts if it is on the file that the path names now.
+        struct stat held {}, named {};
+        if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
+            held.st_dev == named.st_dev)
+            return;
+        ::close(fd_);
+        fd_ = -1;
+    }
+    fail(ErrorKind::Output, final_path + ": cannot lock (lock file keeps changing)");
+}
+
+OutputLock::~OutputLock() {
+    if (fd_ >= 0) {
+        ::unlink(path_.c_str());
+        ::close(fd_);
+    }
+}
+
+AtomicOutput::AtomicOutput(std::string final_path) : final_(std::move(final_path)), lock_(final_) {
     static std::atomic<unsigned> counter{0};
     const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
     char suffix[64];

@@ -7,9 +7,24 @@
 
 namespace vn {
 
+// An exclusive advisory lock (flock) on a lock file beside an output, so that two processes
+// given the same output never both write it: the second gets Error(Output) at once. The
+// kernel drops the lock when its holder dies, so a killed process leaves no stale lock.
+class OutputLock {
+public:
+    explicit OutputLock(const std::string& final_path);
+    OutputLock(const OutputLock&) = delete;
+    OutputLock& operator=(const OutputLock&) = delete;
+    ~OutputLock();
+
+private:
+    std::string path_;
+    int fd_ = -1;
+};
+
 class AtomicOutput {
 public:
-    // Reserves a temporary path beside `final_path`; nothing is created yet.
+    // Locks the output (OutputLock) and reserves a temporary path beside it; no file is created yet.
     explicit AtomicOutput(std::string final_path);
     AtomicOutput(const AtomicOutput&) = delete;
     AtomicOutput& operator=(const AtomicOutput&) = delete;
@@ -23,6 +38,7 @@ public:
 
 private:
     std::string final_;
+    OutputLock lock_;
     std::string temp_;
     bool committed_ = false;
 };

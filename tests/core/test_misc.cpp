@@ -90,3 +90,23 @@ TEST_CASE("thread count: explicit, then SLURM_CPUS_PER_TASK, then all cores", "[
     ::unsetenv("SLURM_CPUS_PER_TASK");
     CHECK(default_thread_count(0) >= 1);
 }
+
+TEST_CASE("a second writer of the same output is refused while the first holds it", "[misc]") {
+    test::TempDir dir;
+    const std::string path = dir.file("out.tif");
+    {
+        AtomicOutput first(path);
+        try {
+            AtomicOutput second(path);
+            FAIL("two writers held the same output");
+        } catch (const Error& e) {
+            CHECK(e.kind() == ErrorKind::Output);
+            CHECK(std::string(e.what()).find("another vahanorm process") != std::string::npos);
+        }
+        std::ofstream(first.temp_path()) << "data";
+        first.commit();
+    }
+    // Released: a new writer gets it, and no lock file is left behind.
+    { AtomicOutput again(path); }
+    CHECK(list_dir(dir.path()) == std::vector<std::string>{"out.tif"});
+}
