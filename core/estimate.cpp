@@ -171,11 +171,27 @@ std::vector<std::uint32_t> concentration_histograms(const TissuePixels& tissue, 
         std::uint32_t* hh = partial[ci].data();
         std::uint32_t* he = hh + px::kHistBins;
         const std::size_t i1 = std::min(n, (ci + 1) * kChunk);
-        for (std::size_t i = ci * kChunk; i < i1; ++i) {
-            const std::uint8_t* p = tissue.rgb.data() + 3 * i;
-            const px::Conc<float> c = px::solve(solver, t.od[p[0]], t.od[p[1]], t.od[p[2]]);
-            ++hh[px::hist_bin(c.h)];
-            ++he[px::hist_bin(c.e)];
+        // Blocks in steps (lookups, solve, bins, counts) so that the solve vectorises.
+        constexpr std::size_t kBlock = 64;
+        float o0[kBlock], o1[kBlock], o2[kBlock];
+        int bh[kBlock], be[kBlock];
+        for (std::size_t b0 = ci * kChunk; b0 < i1; b0 += kBlock) {
+            const std::size_t m = std::min(kBlock, i1 - b0);
+            const std::uint8_t* p = tissue.rgb.data() + 3 * b0;
+            for (std::size_t i = 0; i < m; ++i) {
+                o0[i] = t.od[p[3 * i]];
+                o1[i] = t.od[p[3 * i + 1]];
+                o2[i] = t.od[p[3 * i + 2]];
+            }
+            for (std::size_t i = 0; i < m; ++i) {
+                const px::Conc<float> c = px::solve(solver, o0[i], o1[i], o2[i]);
+                bh[i] = px::hist_bin(c.h);
+                be[i] = px::hist_bin(c.e);
+            }
+            for (std::size_t i = 0; i < m; ++i) {
+                ++hh[bh[i]];
+                ++he[be[i]];
+            }
         }
     };
     if (pool)
