@@ -92,7 +92,8 @@ struct Stats {
 };
 
 // One C-step: concentrations with W, accumulated into sufficient statistics. Blocks of
-// kBlock pixels are summed in float and then added in double, in a fixed order.
+// kBlock pixels: the solve runs over arrays (vectorised), the sums go into kLanes independent
+// float partial sums per statistic (vectorised), which are added in double in a fixed order.
 Stats c_step(const OdSamples& x, const StainMatrix& w, double lambda) {
     float wf[2][3];
     for (int k = 0; k < 2; ++k)
@@ -100,29 +101,44 @@ Stats c_step(const OdSamples& x, const StainMatrix& w, double lambda) {
     const px::Solver<float> s = px::make_solver<float>(wf, static_cast<float>(lambda));
     Stats st;
     constexpr std::size_t kBlock = 256;
+    constexpr std::size_t kLanes = 8;
+    float o0[kBlock], o1[kBlock], o2[kBlock], ch[kBlock], ce[kBlock];
     for (std::size_t i0 = 0; i0 < x.n; i0 += kBlock) {
-        const std::size_t i1 = std::min(x.n, i0 + kBlock);
-        float a00 = 0, a01 = 0, a11 = 0, b00 = 0, b01 = 0, b02 = 0, b10 = 0, b11 = 0, b12 = 0, sc = 0, sx = 0;
-        for (std::size_t i = i0; i < i1; ++i) {
-            const float o0 = x.r[i], o1 = x.g[i], o2 = x.b[i];
-            const px::Conc<float> c = px::solve(s, o0, o1, o2);
-            a00 += c.h * c.h;
-            a01 += c.h * c.e;
-            a11 += c.e * c.e;
-            b00 += c.h * o0;
-            b01 += c.h * o1;
-            b02 += c.h * o2;
-            b10 += c.e * o0;
-            b11 += c.e * o1;
-            b12 += c.e * o2;
-            sc += c.h + c.e;
-            sx += o0 * o0 + o1 * o1 + o2 * o2;
+        const std::size_t m = std::min(x.n - i0, kBlock);
+        for (std::size_t i = 0; i < kBlock; ++i) {  // the tail is zero: it adds nothing
+            o0[i] = i < m ? x.r[i0 + i] : 0.0f;
+            o1[i] = i < m ? x.g[i0 + i] : 0.0f;
+            o2[i] = i < m ? x.b[i0 + i] : 0.0f;
         }
-        st.a00 += a00; st.a01 += a01; st.a11 += a11;
-        st.b[0][0] += b00; st.b[0][1] += b01; st.b[0][2] += b02;
-        st.b[1][0] += b10; st.b[1][1] += b11; st.b[1][2] += b12;
-        st.sum_c += sc;
-        st.sum_x2 += sx;
+        for (std::size_t i = 0; i < kBlock; ++i) {
+            const px::Conc<float> c = px::solve(s, o0[i], o1[i], o2[i]);
+            ch[i] = c.h;
+            ce[i] = c.e;
+        }
+        float acc[11][kLanes] = {};
+        for (std::size_t i = 0; i < kBlock; i += kLanes)
+            for (std::size_t l = 0; l < kLanes; ++l) {
+                const float h = ch[i + l], e = ce[i + l], a = o0[i + l], b = o1[i + l], c = o2[i + l];
+                acc[0][l] += h * h;
+                acc[1][l] += h * e;
+                acc[2][l] += e * e;
+                acc[3][l] += h * a;
+                acc[4][l] += h * b;
+                acc[5][l] += h * c;
+                acc[6][l] += e * a;
+                acc[7][l] += e * b;
+                acc[8][l] += e * c;
+                acc[9][l] += h + e;
+                acc[10][l] += a * a + b * b + c * c;
+            }
+        double sum[11] = {};
+        for (int k = 0; k < 11; ++k)
+            for (std::size_t l = 0; l < kLanes; ++l) sum[k] += acc[k][l];
+        st.a00 += sum[0]; st.a01 += sum[1]; st.a11 += sum[2];
+        st.b[0][0] += sum[3]; st.b[0][1] += sum[4]; st.b[0][2] += sum[5];
+        st.b[1][0] += sum[6]; st.b[1][1] += sum[7]; st.b[1][2] += sum[8];
+        st.sum_c += sum[9];
+        st.sum_x2 += sum[10];
     }
     return st;
 }
@@ -252,33 +268,59 @@ SnmfResult snmf(const OdSamples& x, double lambda, int max_iterations, double to
     const double inv_n = 1.0 / static_cast<double>(x.n);
     Stats st = c_step(x, w, lambda);
     double f = objective_from(st, w, lambda) * inv_n;
-    StainMatrix best = w;
-    double best_f = f;
+    // Alternating minimisation converges linearly along a nearly fixed direction, so each
+    // W-step is followed by a safeguarded extrapolation W + beta (W_next - W): kept only when it
+    // lowers F (its C-step then serves the next iteration), else the plain step is taken and
+    // beta shrinks. F decreases monotonically either way.
+    double beta = 0.5;
+    constexpr double kBetaMax = 8.0;
     for (int it = 1; it <= max_iterations; ++it) {
         StainMatrix next = w;
         w_step(st, next);
         // Rows at the norm bound are optimal scale-wise; a row inside the ball is normalised
         // (scaling w up and c down keeps the fit and lowers the L1 term).
         next = normalize_and_order(next);
-        const Stats st_next = c_step(x, next, lambda);
-        const double f_next = objective_from(st_next, next, lambda) * inv_n;
         res.iterations = it;
-        if (!(f_next < best_f)) {  // no progress (or rounding noise): done
+        StainMatrix chosen = next;
+        Stats st_chosen;
+        double f_chosen = 0;
+        bool have = false;
+        if (beta > 0) {
+            StainMatrix cand;
+            for (int k = 0; k < 2; ++k)
+                for (int c = 0; c < 3; ++c) cand[k][c] = std::max(0.0, next[k][c] + beta * (next[k][c] - w[k][c]));
+            cand = normalize_and_order(cand);
+            const Stats st_cand = c_step(x, cand, lambda);
+            const double f_cand = objective_from(st_cand, cand, lambda) * inv_n;
+            if (f_cand < f) {
+                chosen = cand;
+                st_chosen = st_cand;
+                f_chosen = f_cand;
+                have = true;
+                beta = std::min(kBetaMax, beta * 1.5);
+            } else {
+                beta = beta < 0.05 ? 0.0 : beta * 0.25;
+            }
+        }
+        if (!have) {
+            st_chosen = c_step(x, next, lambda);
+            f_chosen = objective_from(st_chosen, next, lambda) * inv_n;
+        }
+        if (!(f_chosen < f)) {  // no progress (or rounding noise): done
             res.converged = true;
             break;
         }
-        const double rel = (best_f - f_next) / std::max(std::fabs(best_f), 1e-30);
-        best = next;
-        best_f = f_next;
-        w = next;
-        st = st_next;
-        if (rel < tolerance) {
+        const double rel = (f - f_chosen) / std::max(std::fabs(f), 1e-30);
+        w = chosen;
+        st = st_chosen;
+        f = f_chosen;
+        if (rel < tolerance && !have) {  // converged on a plain step, not on a lucky extrapolation
             res.converged = true;
             break;
         }
     }
-    res.w = best;
-    res.objective = best_f;
+    res.w = w;
+    res.objective = f;
     return res;
 }
 
