@@ -36,7 +36,11 @@ OutputLock::OutputLock(const std::string& final_path)
     : path_(dir_of(final_path) + "/." + base_of(final_path) + ".vahanorm-lock") {
     for (int attempt = 0; attempt < 10; ++attempt) {
         fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd_ < 0) fail(ErrorKind::Output, final_path + ": cannot create (" + std::strerror(errno) + ")");
+        if (fd_ < 0) {
+            const int e = errno;
+            fail(ErrorKind::Output, final_path + ": cannot create (" +
+                                        (e == ENOENT ? std::string("no such directory") : std::string(std::strerror(e))) + ")");
+        }
         if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
             const int e = errno;
             ::close(fd_);

@@ -1,0 +1,119 @@
+#include "app/apply_plan.hpp"
+
+#include <limits.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "app/exit_codes.hpp"
+#include "app/sources.hpp"
+#include "core/error.hpp"
+#include "io/image_io.hpp"
+#include "io/slide_pipeline.hpp"
+
+namespace vn::app {
+namespace {
+
+std::string real_path(const std::string& p) {
+    char buf[PATH_MAX];
+    return ::realpath(p.c_str(), buf) ? std::string(buf) : std::string();
+}
+
+bool is_tile_extension(const std::string& ext) {
+    return ext == "png" || ext == "jpg" || ext == "jpeg" || ext == "tif" || ext == "tiff";
+}
+
+}  // namespace
+
+TargetChoice resolve_target(const std::string& option) {
+    TargetChoice t;
+    if (!option.empty()) {
+        t.path = option;
+        t.chosen_by = "--target";
+    } else if (const char* env = std::getenv("VAHANORM_TARGET"); env && *env) {
+        t.path = env;
+        t.chosen_by = "$VAHANORM_TARGET";
+    } else if (file_exists("target.json")) {
+        t.path = "target.json";
+        t.chosen_by = "./target.json";
+    }
+    if (t.path.empty()) {
+        t.model = builtin_reference();
+        t.chosen_by = "built-in";
+        t.description = "built-in H&E reference (no --target, no $VAHANORM_TARGET, no ./target.json)";
+    } else {
+        t.model = load_model(t.path);
+        t.description = t.path + " (from " + t.chosen_by + ")";
+    }
+    return t;
+}
+
+std::vector<InputPlan> plan_outputs(const ApplyOptions& o) {
+    const bool dir_mode = o.inputs.size() > 1 || (!o.output.empty() && o.output.back() == '/') || is_directory(o.output);
+    std::string out_dir = o.output;
+    while (out_dir.size() > 1 && out_dir.back() == '/') out_dir.pop_back();
+    if (dir_mode) make_directories(out_dir);
+
+    std::vector<InputPlan> plans;
+    std::map<std::string, std::string> claimed;  // output -> input
+    for (const std::string& in : o.inputs) {
+        InputPlan p;
+        p.input = in;
+        struct stat st {};
+        if (::stat(in.c_str(), &st) != 0) {
+            p.error = in + ": " + std::strerror(errno);
+            p.error_code = kExitInput;
+        } else if (S_ISDIR(st.st_mode)) {
+            p.error = in + ": is a directory (give the files, e.g. " + in + "/*.png)";
+            p.error_code = kExitInput;
+        } else {
+            p.is_slide = is_slide(in);
+        }
+        std::string ext = lower_extension(in);
+        if (dir_mode) {
+            if (p.is_slide)
+                ext = "tif";
+            else if (!o.out_format.empty())
+                ext = o.out_format;
+            else if (!is_tile_extension(ext))
+                ext = "png";
+            if (ext == "jpeg") ext = "jpg";
+            p.output = out_dir + "/" + file_stem(in) + "." + ext;
+        } else {
+            p.output = o.output;
+            if (!p.is_slide && p.error.empty() && !is_tile_extension(lower_extension(p.output)))
+                fail(ErrorKind::Usage, p.output + ": unknown output format (use .png, .jpg or .tif)");
+        }
+        const auto [it, fresh] = claimed.emplace(p.output, in);
+        if (!fresh) fail(ErrorKind::Usage, "inputs " + it->second + " and " + in + " would both write " + p.output);
+        if (p.error.empty()) {
+            const std::string ri = real_path(in), ro = real_path(p.output);
+            if (!ri.empty() && ri == ro) {
+                p.error = p.output + ": output would overwrite its input; choose another output";
+                p.error_code = kExitOutput;
+            }
+        }
+        plans.push_back(std::move(p));
+    }
+    return plans;
+}
+
+bool output_is_complete(const InputPlan& p, const GlobalOptions& g) {
+    if (!file_exists(p.output)) return false;
+    try {
+        if (p.is_slide) return slide_output_is_complete(p.output);
+        ReadOptions ro;
+        ro.max_pixels = g.max_pixels;
+        read_image(p.output, nullptr, ro);
+        return true;
+    } catch (const Error&) {
+        return false;
+    }
+}
+
+}  // namespace vn::app

@@ -1,0 +1,108 @@
+// One whole slide through `apply`: its own model (or a given one), then the streaming pipeline.
+#include <spdlog/spdlog.h>
+
+#include "app/apply_plan.hpp"
+#include "app/exit_codes.hpp"
+#include "app/progress.hpp"
+#include "app/report.hpp"
+#include "core/error.hpp"
+#include "io/slide_pipeline.hpp"
+
+namespace vn::app {
+namespace {
+
+// The pipeline's messages name the slide themselves.
+SlideCallbacks log_callbacks() {
+    SlideCallbacks cb;
+    cb.log = [](const std::string& msg) { spdlog::info("{}", msg); };
+    return cb;
+}
+
+}  // namespace
+
+nlohmann::json apply_slide(const InputPlan& p, const ApplyOptions& o, const GlobalOptions& g, Backend& backend,
+                           const StainModel& target, const std::optional<StainModel>& fixed_source) {
+    nlohmann::json rec = {{"input", p.input}, {"output", p.output}, {"kind", "slide"}};
+    try {
+        SlideOptions so;
+        so.format = parse_slide_format(o.slide_format);
+        so.compression = parse_compression(o.compression);
+        so.tile_size = o.tile_size;
+        so.quality = o.quality;
+        so.bigtiff = o.bigtiff ? BigTiffMode::Always : BigTiffMode::Auto;
+        so.keep_associated = o.keep_associated;
+        so.threads = g.threads;
+        so.stop = &stop_flag();
+        if (!o.qc_dir.empty()) {
+            make_directories(o.qc_dir);
+            so.qc_dir = o.qc_dir;
+        }
+
+        StainModel source = target;
+        double tissue_fraction = -1;
+        if (fixed_source) {
+            source = *fixed_source;
+        } else {
+            SlideEstimateOptions eo;
+            eo.threads = g.threads;
+            eo.stop = &stop_flag();
+            eo.callbacks = log_callbacks();
+            SlideEstimateInfo info;
+            try {
+                source = estimate_slide(p.input, backend, estimate_params(g), eo, &info);
+                tissue_fraction = info.tissue_fraction;
+                spdlog::info("{}: slide model from {} regions: stain angle {:.1f} deg, max [{:.4f} {:.4f}]", p.input,
+                             info.regions.size(), stain_angle_deg(source), source.max_conc[0], source.max_conc[1]);
+            } catch (const Error& e) {
+                if (e.kind() != ErrorKind::Data || !o.continue_on_failed_estimate) throw;
+                so.transform = false;
+                rec["warnings"] = {std::string("no stain estimate, copied unchanged: ") + e.what()};
+                spdlog::warn("{}: no stain estimate, copying it unchanged (--continue-on-failed-estimate): {}", p.input,
+                             e.what());
+            }
+        }
+        if (so.transform) {
+            std::vector<std::string> warnings;
+            rec["source_model"] = model_json(source);
+            rec["qc"] = qc_flags(source, target, tissue_fraction, &warnings);
+            for (const auto& w : warnings) spdlog::warn("{}: {}", p.input, w);
+            if (!warnings.empty()) rec["warnings"] = warnings;
+        }
+
+        std::unique_ptr<Progress> live;
+        so.callbacks = log_callbacks();
+        so.callbacks.progress = [&](const SlideProgress& sp) {
+            if (!live) live = std::make_unique<Progress>(p.input, sp.tiles_total, "tiles",
+                                                         static_cast<double>(so.tile_size) * so.tile_size / 1e6);
+            live->update(sp.tiles_done);
+        };
+        const SlideResult r = normalize_slide(p.input, p.output, source, target, backend, so);
+        if (live) live->finish();
+        for (const auto& w : r.warnings) spdlog::warn("{}: {}", p.input, w);
+
+        nlohmann::json levels = nlohmann::json::array();
+        for (const auto& l : r.levels) levels.push_back({l.width, l.height});
+        rec["status"] = "ok";
+        rec["slide"] = {{"vendor", r.vendor},   {"reader", r.reader},       {"size", {r.width, r.height}},
+                        {"levels", levels},     {"tile_size", r.tile_size}, {"tiles", r.tiles},
+                        {"bigtiff", r.bigtiff}, {"mpp", {r.mpp_x, r.mpp_y}}, {"objective_power", r.objective_power},
+                        {"output_bytes", r.output_bytes}};
+        rec["timings_s"] = {{"read", r.seconds.read},     {"normalize", r.seconds.normalize},
+                            {"encode", r.seconds.encode}, {"write", r.seconds.write},
+                            {"wall", r.wall_seconds}};
+        rec["mpx_per_second"] = r.mpx_per_second;
+        if (!r.qc_files.empty()) rec["qc_files"] = r.qc_files;
+        if (tissue_fraction < 0 && rec.contains("qc")) rec["qc"]["tissue_fraction"] = r.tissue_fraction;
+        spdlog::info("{} -> {}: {}x{} px, {} levels, {:.1f} Mpx/s", p.input, p.output, r.width, r.height, r.levels.size(),
+                     r.mpx_per_second);
+    } catch (const Error& e) {
+        if (e.kind() == ErrorKind::Interrupted) throw;
+        spdlog::error("{}", e.what());
+        rec["status"] = "failed";
+        rec["message"] = e.what();
+        rec["exit_code"] = exit_code_for(e.kind());
+    }
+    return rec;
+}
+
+}  // namespace vn::app

@@ -1,0 +1,37 @@
+// vahanorm estimate INPUT -o model.json
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "app/commands.hpp"
+#include "app/exit_codes.hpp"
+#include "app/report.hpp"
+#include "app/sources.hpp"
+#include "core/model.hpp"
+#include "core/sha256.hpp"
+
+namespace vn::app {
+
+void add_estimate(CLI::App& app, EstimateOptions& o) {
+    app.add_option("input", o.input, "Image or whole slide")->required();
+    app.add_option("-o,--output", o.output, "Where to write the model (same schema as a target)")->required();
+    app.footer("The model can be reused with: vahanorm apply INPUT --source-model model.json ...");
+}
+
+int run_estimate(const GlobalOptions& g, const EstimateOptions& o) {
+    auto backend = make_backend(g);
+    Report report("estimate", backend->name());
+    const auto t0 = std::chrono::steady_clock::now();
+    StainModel m = estimate_from_sources({o.input}, *backend, estimate_params(g), g);
+    m.source_path = o.input;
+    m.source_sha256 = sha256_file(o.input);
+    save_model(m, o.output);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    spdlog::info("wrote {} (stain angle {:.1f} deg, max [{:.4f} {:.4f}], {:.2f} s)", o.output, stain_angle_deg(m),
+                 m.max_conc[0], m.max_conc[1], secs);
+    report.add({{"input", o.input}, {"output", o.output}, {"status", "ok"}, {"model", model_json(m)}, {"seconds", secs}});
+    report.write(g.report, kExitOk);
+    return kExitOk;
+}
+
+}  // namespace vn::app

@@ -1,0 +1,63 @@
+// The subcommands: each registers its options on a CLI11 subcommand and runs from them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "app/context.hpp"
+
+namespace vn::app {
+
+struct FitOptions {
+    std::vector<std::string> refs;
+    std::string output = "target.json";
+};
+void add_fit(CLI::App& app, FitOptions& o);
+int run_fit(const GlobalOptions& g, const FitOptions& o);
+
+struct EstimateOptions {
+    std::string input;
+    std::string output;
+};
+void add_estimate(CLI::App& app, EstimateOptions& o);
+int run_estimate(const GlobalOptions& g, const EstimateOptions& o);
+
+struct ApplyOptions {
+    std::vector<std::string> inputs;
+    std::string output;
+    std::string target;
+    std::string source_model;
+    bool pooled = false;
+    bool skip_existing = false;
+    int quality = 90;
+    std::string out_format;  // tiles in directory mode: png|jpg|tif (default: as the input)
+    // Whole slides
+    std::string slide_format = "svs";
+    int tile_size = 256;
+    std::string compression = "jpeg";
+    bool bigtiff = false;
+    bool keep_associated = false;
+    bool continue_on_failed_estimate = false;
+    std::string qc_dir;
+};
+void add_apply(CLI::App& app, ApplyOptions& o);
+int run_apply(const GlobalOptions& g, const ApplyOptions& o);
+
+struct DemoOptions {
+    std::string output = "vahanorm-demo";
+    int size = 768;
+};
+void add_demo(CLI::App& app, DemoOptions& o);
+int run_demo(const GlobalOptions& g, const DemoOptions& o);
+
+// Shared helpers of the subcommands.
+std::string file_stem(const std::string& path);
+std::string lower_extension(const std::string& path);
+bool is_directory(const std::string& path);
+bool file_exists(const std::string& path);
+// mkdir -p; throws Error(Output).
+void make_directories(const std::string& dir);
+
+}  // namespace vn::app

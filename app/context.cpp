@@ -1,0 +1,107 @@
+#include "app/context.hpp"
+
+#include <csignal>
+#include <cstdlib>
+#include <sstream>
+#include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "core/error.hpp"
+#ifdef VAHANORM_HAVE_CUDA
+#include "cuda/cuda_backend.hpp"
+#endif
+
+namespace vn::app {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int sig) {
+    g_stop.store(true);
+    // A second signal ends the process the default way.
+    std::signal(sig, SIG_DFL);
+}
+
+std::vector<int> parse_device_list(const std::string& list) {
+    std::vector<int> ids;
+    std::stringstream ss(list);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos)
+            fail(ErrorKind::Usage, "--device: expected cuda:N[,M...], got cuda:" + list);
+        ids.push_back(std::atoi(item.c_str()));
+    }
+    return ids;
+}
+
+}  // namespace
+
+void setup_logging(int verbosity) {
+    auto logger = spdlog::stderr_color_mt("vahanorm");
+    logger->set_pattern("%^%l%$: %v");
+    logger->set_level(verbosity < 0 ? spdlog::level::warn : verbosity > 0 ? spdlog::level::debug : spdlog::level::info);
+    spdlog::set_default_logger(logger);
+}
+
+void install_signal_handlers() {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+}
+
+const std::atomic<bool>& stop_flag() { return g_stop; }
+
+void check_stop() {
+    if (g_stop.load()) fail(ErrorKind::Interrupted, "stopped by a signal; outputs in progress were removed");
+}
+
+std::unique_ptr<Backend> make_backend(const GlobalOptions& g) {
+    const std::string& d = g.device;
+    std::unique_ptr<Backend> backend;
+    if (d == "cpu") {
+        backend = make_cpu_backend(g.threads);
+    } else if (d == "auto" || d == "cuda" || d.rfind("cuda:", 0) == 0) {
+#ifdef VAHANORM_HAVE_CUDA
+        const int count = cuda_device_count();
+        if (d == "auto" && count == 0) {
+            spdlog::info("device: no usable CUDA device, using the CPU");
+            backend = make_cpu_backend(g.threads);
+        } else {
+            std::vector<int> ids = {0};
+            if (d == "cuda:all") {
+                ids.clear();
+                for (int i = 0; i < count; ++i) ids.push_back(i);
+            } else if (d.rfind("cuda:", 0) == 0) {
+                ids = parse_device_list(d.substr(5));
+            }
+            backend = make_cuda_backend(ids, g.threads);  // throws Error(Device) when unusable
+        }
+#else
+        if (d == "auto") {
+            spdlog::info("device: this build has no CUDA backend, using the CPU");
+            backend = make_cpu_backend(g.threads);
+        } else {
+            if (d.rfind("cuda:", 0) == 0 && d != "cuda:all") parse_device_list(d.substr(5));
+            fail(ErrorKind::Device, "--device " + d + ": this build of vahanorm has no CUDA backend");
+        }
+#endif
+    } else {
+        fail(ErrorKind::Usage, "--device: expected cpu, cuda, cuda:N[,M...], cuda:all or auto, got '" + d + "'");
+    }
+    spdlog::info("device: {}", backend->name());
+    return backend;
+}
+
+EstimateParams estimate_params(const GlobalOptions& g) {
+    EstimateParams p;
+    p.sample_size = g.sample_size;
+    p.seed = g.seed;
+    return p;
+}
+
+}  // namespace vn::app

@@ -1,0 +1,94 @@
+// vahanorm: structure-preserving stain normalization (Vahadane et al. 2016) for H&E tiles
+// and whole slides. This file parses the command line and maps errors to exit codes.
+#include <cstdio>
+#include <exception>
+#include <new>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "app/commands.hpp"
+#include "app/context.hpp"
+#include "app/exit_codes.hpp"
+#include "core/error.hpp"
+
+namespace {
+
+int run(int argc, char** argv) {
+    using namespace vn::app;
+    CLI::App app{"vahanorm " VAHANORM_VERSION
+                 ": structure-preserving stain normalization (Vahadane et al., IEEE TMI 2016) "
+                 "for H&E tiles and whole slides"};
+    app.set_version_flag("--version", "vahanorm " VAHANORM_VERSION);
+    app.require_subcommand(1);
+    app.fallthrough();  // global options may follow the subcommand
+
+    GlobalOptions g;
+    bool quiet = false;
+    app.add_flag("-v,--verbose", g.verbosity, "More log output (debug)");
+    app.add_flag("-q,--quiet", quiet, "Only warnings and errors");
+    app.add_option("--threads", g.threads, "Worker threads (default: $SLURM_CPUS_PER_TASK, else all cores)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--device", g.device, "Compute device: cpu, cuda, cuda:N[,M...], cuda:all or auto")
+        ->capture_default_str();
+    app.add_option("--report", g.report, "Write a JSON report of the run (per input: model, QC flags, timings, status)");
+    app.add_option("--max-pixels", g.max_pixels, "Refuse images with more pixels than this (tiles)")->capture_default_str();
+    app.add_option("--sample-size", g.sample_size, "Tissue pixels sampled for stain estimation")
+        ->check(CLI::Range(std::size_t{1000}, std::size_t{100000000}))
+        ->capture_default_str();
+    app.add_option("--seed", g.seed, "Seed of the tissue-pixel sample")->capture_default_str();
+
+    FitOptions fit;
+    EstimateOptions est;
+    ApplyOptions apply;
+    DemoOptions demo;
+    CLI::App* fit_cmd = app.add_subcommand("fit", "Fit a target model on one or more reference images");
+    add_fit(*fit_cmd, fit);
+    CLI::App* est_cmd = app.add_subcommand("estimate", "Estimate the stain model of one image or slide");
+    add_estimate(*est_cmd, est);
+    CLI::App* apply_cmd = app.add_subcommand("apply", "Normalize images or whole slides to a target");
+    add_apply(*apply_cmd, apply);
+    CLI::App* demo_cmd = app.add_subcommand("demo", "Run fit and apply on a generated synthetic H&E pair");
+    add_demo(*demo_cmd, demo);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e) == 0 ? kExitOk : kExitUsage;
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e) == 0 ? kExitOk : kExitUsage;
+    } catch (const CLI::CallForVersion& e) {
+        app.exit(e);
+        return kExitOk;
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "error: %s\nRun with --help for usage.\n", e.what());
+        return kExitUsage;
+    }
+    if (quiet) g.verbosity = -1;
+    setup_logging(g.verbosity);
+    install_signal_handlers();
+
+    if (fit_cmd->parsed()) return run_fit(g, fit);
+    if (est_cmd->parsed()) return run_estimate(g, est);
+    if (apply_cmd->parsed()) return run_apply(g, apply);
+    if (demo_cmd->parsed()) return run_demo(g, demo);
+    return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace vn::app;
+    try {
+        return run(argc, argv);
+    } catch (const vn::Error& e) {
+        spdlog::error("{}", e.what());
+        return exit_code_for(e.kind());
+    } catch (const std::bad_alloc&) {
+        spdlog::error("out of memory");
+        return kExitInternal;
+    } catch (const std::exception& e) {
+        spdlog::error("internal error: {}", e.what());
+        return kExitInternal;
+    }
+}
