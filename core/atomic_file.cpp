@@ -47,6 +47,14 @@ OutputLock::OutputLock(const std::string& final_path)
             fd_ = -1;
             if (e == EWOULDBLOCK)
                 fail(ErrorKind::Output, final_path + ": another vahanorm process is writing this output");
+            if (e == ENOSYS || e == ENOLCK || e == EOPNOTSUPP || e == EINVAL) {
+                // The file system has no flock (Lustre mounted without -o flock, NFS without
+                // a lock manager): go on unlocked. The temporary name and the rename still
+                // keep every output complete or absent; only the early "another process"
+                // refusal is lost (docs/hpc.md).
+                ::unlink(path_.c_str());
+                return;
+            }
             fail(ErrorKind::Output, final_path + ": cannot lock (" + std::strerror(e) + ")");
         }
         // The previous holder may have removed the lock file between our open and flock:

@@ -46,12 +46,20 @@ namespace {
 
 // ---- errors and files -----------------------------------------------------------------------
 
+// An error is one line: codec messages may span lines (libtiff: "JPEGPreDecode: Improper JPEG
+// sampling factors 2,2\nApparently should be 1,1.") or carry control characters.
+std::string one_line(std::string s) {
+    for (char& c : s)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    return s;
+}
+
 [[noreturn]] void input_error(const std::string& path, const std::string& what) {
-    fail(ErrorKind::Input, path + ": " + what);
+    fail(ErrorKind::Input, path + ": " + one_line(what));
 }
 
 [[noreturn]] void output_error(const std::string& path, const std::string& what) {
-    fail(ErrorKind::Output, path + ": " + what);
+    fail(ErrorKind::Output, path + ": " + one_line(what));
 }
 
 std::string errno_text(int e) {
@@ -403,9 +411,9 @@ struct PngReadCleanup {
 };
 
 [[noreturn]] void png_read_failed(const std::string& path, const PngError& err) {
-    std::string msg = path + ": cannot decode PNG: " + err.message;
+    std::string msg = std::string("cannot decode PNG: ") + err.message;
     if (err.saved_errno != 0) msg += " (" + errno_text(err.saved_errno) + ")";
-    fail(ErrorKind::Input, msg);
+    input_error(path, msg);
 }
 
 std::string png_conversion(const PngReader& r) {
@@ -685,7 +693,7 @@ RgbImage read_jpeg(const std::string& path, Fd& fd, ImageInfo* info, const ReadO
     jpeg_init_error(&r->err);
     JpegReadCleanup cleanup{r.get()};
     if (!jpeg_guard(r.get(), jpeg_header_body))
-        fail(ErrorKind::Input, path + ": cannot decode JPEG: " + r->err.message);
+        input_error(path, std::string("cannot decode JPEG: ") + r->err.message);
 
     const long long width = r->cinfo.image_width;
     const long long height = r->cinfo.image_height;
@@ -704,7 +712,7 @@ RgbImage read_jpeg(const std::string& path, Fd& fd, ImageInfo* info, const ReadO
         r->row_buffer = cmyk.data();
     }
     if (!jpeg_guard(r.get(), jpeg_decode_body))
-        fail(ErrorKind::Input, path + ": cannot decode JPEG: " + r->err.message);
+        input_error(path, std::string("cannot decode JPEG: ") + r->err.message);
     if (info) {
         switch (r->color_space) {
             case JCS_GRAYSCALE: info->conversion = "grayscale expanded to RGB"; break;
