@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/snmf.hpp"
+#include "core/snmf_math.hpp"
 #include "core/tables.hpp"
 #include "core/thread_pool.hpp"
 
@@ -57,22 +58,29 @@ struct SplitMix64 {
 }  // namespace
 
 double percentile_from_histogram(const std::uint32_t* hist, int bins, double q) {
-    std::uint64_t n = 0;
-    for (int i = 0; i < bins; ++i) n += hist[i];
-    if (n == 0) return 0.0;
-    auto value_at_rank = [&](std::uint64_t rank) {
-        std::uint64_t cum = 0;
-        for (int i = 0; i < bins; ++i) {
-            cum += hist[i];
-            if (cum > rank) return static_cast<double>(px::hist_value(i));
-        }
-        return static_cast<double>(px::hist_value(bins - 1));
-    };
-    const double pos = q / 100.0 * static_cast<double>(n - 1);
-    const auto rank = static_cast<std::uint64_t>(std::floor(pos));
-    const double v0 = value_at_rank(rank);
-    const double v1 = rank + 1 < n ? value_at_rank(rank + 1) : v0;
-    return v0 + (pos - static_cast<double>(rank)) * (v1 - v0);
+    return sm::percentile_from_histogram(hist, bins, q);
+}
+
+std::string tissue_shortfall(std::uint64_t tissue, std::uint64_t total, const EstimateParams& params) {
+    const double fraction = total ? static_cast<double>(tissue) / static_cast<double>(total) : 0.0;
+    if (tissue >= params.min_tissue_pixels && !(fraction < params.min_tissue_fraction)) return "";
+    char pct[32];
+    std::snprintf(pct, sizeof pct, "%.1f%%", 100.0 * fraction);
+    return "only " + std::to_string(tissue) + " tissue pixels (" + pct + " of the image; need at least " +
+           std::to_string(params.min_tissue_pixels) + " and " +
+           std::to_string(static_cast<int>(100 * params.min_tissue_fraction)) + "%): blank or mostly glass?";
+}
+
+std::string parallel_stains(const StainModel& m, const EstimateParams& params) {
+    const double angle = stain_angle_deg(m);
+    if (angle >= params.min_stain_angle_deg) return "";
+    return "stain vectors are nearly parallel (" + std::to_string(angle) + " degrees): not a two-stain H&E image?";
+}
+
+std::string absent_stain(const StainModel& m) {
+    if (m.max_conc[0] > 0 && m.max_conc[1] > 0) return "";
+    return std::string("the ") + (m.max_conc[0] > 0 ? "eosin" : "hematoxylin") +
+           " stain is absent from the tissue: not an H&E image?";
 }
 
 std::vector<std::uint64_t> sample_ranks(std::uint64_t n, std::uint64_t k, std::uint64_t seed) {
@@ -205,16 +213,8 @@ std::vector<std::uint32_t> concentration_histograms(const TissuePixels& tissue, 
 
 StainModel estimate_model(const std::vector<RgbView>& images, const EstimateParams& params, ThreadPool* pool) {
     const TissuePixels tissue = gather_tissue(images, pool);
-    const double fraction =
-        tissue.total_pixels ? static_cast<double>(tissue.count()) / static_cast<double>(tissue.total_pixels) : 0.0;
-    if (tissue.count() < params.min_tissue_pixels || fraction < params.min_tissue_fraction) {
-        char pct[32];
-        std::snprintf(pct, sizeof pct, "%.1f%%", 100.0 * fraction);
-        fail(ErrorKind::Data, "only " + std::to_string(tissue.count()) + " tissue pixels (" + pct +
-                                  " of the image; need at least " + std::to_string(params.min_tissue_pixels) + " and " +
-                                  std::to_string(static_cast<int>(100 * params.min_tissue_fraction)) +
-                                  "%): blank or mostly glass?");
-    }
+    if (const std::string why = tissue_shortfall(tissue.count(), tissue.total_pixels, params); !why.empty())
+        fail(ErrorKind::Data, why);
     const OdSample sample = sample_od(tissue, params.sample_size, params.seed);
     const OdSamples x{sample.r.data(), sample.g.data(), sample.b.data(), sample.r.size()};
     const SnmfResult fit = snmf(x, params.lambda, params.max_iterations, params.tolerance);
@@ -226,10 +226,7 @@ StainModel estimate_model(const std::vector<RgbView>& images, const EstimatePara
     m.sampled_pixels = sample.r.size();
     m.objective = fit.objective;
     m.iterations = fit.iterations;
-    const double angle = stain_angle_deg(m);
-    if (!(angle >= params.min_stain_angle_deg))
-        fail(ErrorKind::Data, "stain vectors are nearly parallel (" + std::to_string(angle) +
-                                  " degrees): not a two-stain H&E image?");
+    if (const std::string why = parallel_stains(m, params); !why.empty()) fail(ErrorKind::Data, why);
 
     float wf[2][3];
     for (int k = 0; k < 2; ++k)
@@ -238,9 +235,7 @@ StainModel estimate_model(const std::vector<RgbView>& images, const EstimatePara
     const std::vector<std::uint32_t> hist = concentration_histograms(tissue, solver, pool);
     m.max_conc[0] = percentile_from_histogram(hist.data(), px::kHistBins, params.percentile);
     m.max_conc[1] = percentile_from_histogram(hist.data() + px::kHistBins, px::kHistBins, params.percentile);
-    if (!(m.max_conc[0] > 0) || !(m.max_conc[1] > 0))
-        fail(ErrorKind::Data, std::string("the ") + (m.max_conc[0] > 0 ? "eosin" : "hematoxylin") +
-                                  " stain is absent from the tissue: not an H&E image?");
+    if (const std::string why = absent_stain(m); !why.empty()) fail(ErrorKind::Data, why);
     return m;
 }
 

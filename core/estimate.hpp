@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/image.hpp"
@@ -15,6 +16,12 @@ class ThreadPool;
 // Percentile q (0..100, numpy's linear interpolation) of the values counted in a
 // concentration histogram (px::hist_bin). Returns 0 for an empty histogram.
 double percentile_from_histogram(const std::uint32_t* hist, int bins, double q);
+
+// When an estimate is not an estimate: the reason, or "" when it is one. Shared by every
+// backend, so that they refuse the same inputs with the same words.
+std::string tissue_shortfall(std::uint64_t tissue, std::uint64_t total, const EstimateParams& params);
+std::string parallel_stains(const StainModel& m, const EstimateParams& params);
+std::string absent_stain(const StainModel& m);
 
 // The tissue pixels (ALGORITHM.md section 2) of a set of images, packed RGB in image order.
 struct TissuePixels {
