@@ -1,0 +1,33 @@
+// Tissue pixels (ALGORITHM.md section 2) of a packed batch: counting, order-preserving
+// compaction, and the gather of the seeded SNMF sample, so that the device sees exactly the
+// sample the CPU's core/estimate.cpp draws (tissue pixels in image order, vn::sample_ranks).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "cuda/common.cuh"
+
+namespace vn::cuda {
+
+// counts[c] = number of tissue pixels in chunk c.
+void launch_count_tissue(const TablesView& tables, const PixelChunk* chunks, std::size_t chunk_count,
+                         const std::uint8_t* pixels, std::uint32_t* counts, cudaStream_t stream);
+
+// Writes the tissue pixels of chunk c, in order, as packed 0x00BBGGRR words to
+// out[offsets[c] ...] (offsets: exclusive prefix sum of the counts, in chunk order).
+void launch_compact_tissue(const TablesView& tables, const PixelChunk* chunks, std::size_t chunk_count,
+                           const std::uint8_t* pixels, const std::uint64_t* offsets, std::uint32_t* out,
+                           cudaStream_t stream);
+
+// Optical densities of the sampled tissue pixels: for segment s, sample k is the tissue pixel
+// of rank ranks[seg.sample_begin + k] within the segment. Output block-interleaved (see
+// SampleSegment) into r, g, b, each kBlock * total_items floats; item_segment[i] is the
+// segment of block i.
+void launch_gather_sample(const TablesView& tables, const SampleSegment* segments, const std::uint32_t* item_segment,
+                          std::size_t total_items, const std::uint32_t* ranks, const std::uint32_t* tissue,
+                          float* r, float* g, float* b, cudaStream_t stream);
+
+}  // namespace vn::cuda
