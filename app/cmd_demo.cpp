@@ -1,5 +1,4 @@
 // vahanorm demo [-o DIR]: the whole method on a generated pair with a known answer.
-#include <cmath>
 #include <cstdio>
 
 #include <spdlog/spdlog.h>
@@ -14,12 +13,6 @@
 
 namespace vn::app {
 namespace {
-
-double angle_deg(const std::array<double, 3>& a, const std::array<double, 3>& b) {
-    double d = 0;
-    for (int c = 0; c < 3; ++c) d += a[c] * b[c];
-    return std::acos(std::fmin(1.0, d)) * 180.0 / 3.14159265358979323846;
-}
 
 // Side by side with a white gutter: source | normalized | reference.
 RgbImage montage(const std::vector<const RgbImage*>& images) {
@@ -98,7 +91,7 @@ int run_demo(const GlobalOptions& g, const DemoOptions& o) {
             const auto& t = (*r.truth)[k];
             const auto& f = r.fit->stain[k];
             std::printf("%-10s %-12s [%.3f %.3f %.3f]      [%.3f %.3f %.3f]      %.2f deg\n", r.name,
-                        k == 0 ? "hematoxylin" : "eosin", t[0], t[1], t[2], f[0], f[1], f[2], angle_deg(t, f));
+                        k == 0 ? "hematoxylin" : "eosin", t[0], t[1], t[2], f[0], f[1], f[2], angle_between_deg(t, f));
         }
     std::printf("\nwrote %s/: reference.png source.png normalized.png before_after.png target.json source.json\n",
                 dir.c_str());

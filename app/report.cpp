@@ -1,7 +1,6 @@
 #include "app/report.hpp"
 
 #include <chrono>
-#include <cmath>
 #include <ctime>
 
 #include "core/atomic_file.hpp"
@@ -18,16 +17,6 @@ std::string utc_now() {
     return buf;
 }
 
-double angle_between(const std::array<double, 3>& a, const std::array<double, 3>& b) {
-    double d = 0, na = 0, nb = 0;
-    for (int c = 0; c < 3; ++c) {
-        d += a[c] * b[c];
-        na += a[c] * a[c];
-        nb += b[c] * b[c];
-    }
-    return std::acos(std::fmin(1.0, d / std::sqrt(na * nb))) * 180.0 / 3.14159265358979323846;
-}
-
 }  // namespace
 
 nlohmann::json qc_flags(const StainModel& source, const StainModel& target, double tissue_fraction,
@@ -37,7 +26,7 @@ nlohmann::json qc_flags(const StainModel& source, const StainModel& target, doub
     nlohmann::json q = {{"scale_ratio", {rh, re}},
                         {"stain_angle_deg", stain_angle_deg(source)},
                         {"angle_to_target_deg",
-                         {angle_between(source.stain[0], target.stain[0]), angle_between(source.stain[1], target.stain[1])}}};
+                         {angle_between_deg(source.stain[0], target.stain[0]), angle_between_deg(source.stain[1], target.stain[1])}}};
     if (tissue_fraction >= 0) q["tissue_fraction"] = tissue_fraction;
     if (warnings) {
         const char* names[2] = {"hematoxylin", "eosin"};

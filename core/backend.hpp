@@ -46,6 +46,9 @@ public:
                                                      const std::vector<TileJob>& tiles) = 0;
 };
 
+// Throws Error(Internal) for a job whose sizes differ or whose output aliases its input.
+void check_tile_job(const TileJob& job);
+
 // The CPU backend with `threads` worker threads (0: all cores, or SLURM_CPUS_PER_TASK).
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 

@@ -40,7 +40,7 @@ public:
         };
         std::vector<Item> items;
         for (std::size_t i = 0; i < tiles.size(); ++i) {
-            check_job(tiles[i]);
+            check_tile_job(tiles[i]);
             for (int y = 0; y < tiles[i].src.height; y += kBandRows)
                 items.push_back(Item{i, y, std::min(tiles[i].src.height, y + kBandRows)});
         }
@@ -53,7 +53,7 @@ public:
     std::vector<TileOutcome> normalize_tiles(const StainModel& target, const EstimateParams& params,
                                              const std::vector<TileJob>& tiles) override {
         std::vector<TileOutcome> out(tiles.size());
-        for (const TileJob& job : tiles) check_job(job);
+        for (const TileJob& job : tiles) check_tile_job(job);
         auto one = [&](std::size_t i, ThreadPool* inner) {
             const TileJob& job = tiles[i];
             TileOutcome& o = out[i];
@@ -89,17 +89,17 @@ public:
     }
 
 private:
-    static void check_job(const TileJob& job) {
-        if (job.src.width != job.dst.width || job.src.height != job.dst.height)
-            fail(ErrorKind::Internal, "transform: source and destination sizes differ");
-        if (job.src.data == job.dst.data && job.src.pixel_count() > 0)
-            fail(ErrorKind::Internal, "transform: the output may not alias the input");
-    }
-
     ThreadPool pool_;
 };
 
 }  // namespace
+
+void check_tile_job(const TileJob& job) {
+    if (job.src.width != job.dst.width || job.src.height != job.dst.height)
+        fail(ErrorKind::Internal, "transform: source and destination sizes differ");
+    if (job.src.data == job.dst.data && job.src.pixel_count() > 0)
+        fail(ErrorKind::Internal, "transform: the output may not alias the input");
+}
 
 int default_thread_count(int requested) {
     if (requested > 0) return requested;

@@ -26,16 +26,18 @@ double number_at(const json& j, const char* key, const std::string& what) {
 
 }  // namespace
 
-double stain_angle_deg(const StainModel& m) {
-    double dot = 0, n0 = 0, n1 = 0;
+double angle_between_deg(const std::array<double, 3>& a, const std::array<double, 3>& b) {
+    double dot = 0, na = 0, nb = 0;
     for (int c = 0; c < 3; ++c) {
-        dot += m.stain[0][c] * m.stain[1][c];
-        n0 += m.stain[0][c] * m.stain[0][c];
-        n1 += m.stain[1][c] * m.stain[1][c];
+        dot += a[c] * b[c];
+        na += a[c] * a[c];
+        nb += b[c] * b[c];
     }
-    const double cosv = dot / std::sqrt(n0 * n1);
+    const double cosv = dot / std::sqrt(na * nb);
     return std::acos(std::fmin(1.0, std::fmax(-1.0, cosv))) * 180.0 / kPi;
 }
+
+double stain_angle_deg(const StainModel& m) { return angle_between_deg(m.stain[0], m.stain[1]); }
 
 void validate(const StainModel& m, const std::string& what) {
     for (int k = 0; k < 2; ++k) {

@@ -35,7 +35,9 @@ struct StainModel {
     int iterations = 0;
 };
 
-// Angle between the two stain vectors, in degrees.
+// Angle between two stain vectors, in degrees.
+double angle_between_deg(const std::array<double, 3>& a, const std::array<double, 3>& b);
+// Angle between the two stain vectors of a model, in degrees.
 double stain_angle_deg(const StainModel& m);
 
 // Checks the invariants above; throws Error(Data) naming the problem.

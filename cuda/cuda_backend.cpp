@@ -189,7 +189,7 @@ public:
         std::lock_guard<std::mutex> lock(call_mutex_);
         std::size_t total = 0;
         for (const TileJob& job : tiles) {
-            check_job(job);
+            check_tile_job(job);
             total += 3 * job.src.pixel_count();
         }
         if (total == 0) return;
@@ -241,7 +241,7 @@ public:
                                              const std::vector<TileJob>& tiles) override {
         std::lock_guard<std::mutex> lock(call_mutex_);
         std::vector<TileOutcome> outcomes(tiles.size());
-        for (const TileJob& job : tiles) check_job(job);
+        for (const TileJob& job : tiles) check_tile_job(job);
         if (tiles.empty()) return outcomes;
         // Batches of whole tiles: at most max_tiles_per_batch and about one staging buffer's worth
         // (a bigger tile gets a batch of its own), balanced, and at least one per lane.
@@ -311,13 +311,6 @@ public:
     }
 
 private:
-    static void check_job(const TileJob& job) {
-        if (job.src.width != job.dst.width || job.src.height != job.dst.height)
-            fail(ErrorKind::Internal, "transform: source and destination sizes differ");
-        if (job.src.data == job.dst.data && job.src.pixel_count() > 0)
-            fail(ErrorKind::Internal, "transform: the output may not alias the input");
-    }
-
     // Runs fn(device, lane, b) for every batch b: one thread per lane pulls batches until none
     // are left; the first exception stops the others and is rethrown here.
     template <typename F>
