@@ -24,6 +24,12 @@ std::string real_path(const std::string& p) {
     return ::realpath(p.c_str(), buf) ? std::string(buf) : std::string();
 }
 
+// Vendor slide formats (TIFF-based .tif/.tiff may be tiles or slides, so they are not listed).
+bool is_slide_extension(const std::string& ext) {
+    return ext == "svs" || ext == "ndpi" || ext == "vms" || ext == "vmu" || ext == "scn" || ext == "mrxs" ||
+           ext == "bif" || ext == "svslide";
+}
+
 bool is_tile_extension(const std::string& ext) {
     return ext == "png" || ext == "jpg" || ext == "jpeg" || ext == "tif" || ext == "tiff";
 }
@@ -73,6 +79,10 @@ std::vector<InputPlan> plan_outputs(const ApplyOptions& o) {
             p.error_code = kExitInput;
         } else {
             p.is_slide = is_slide(in);
+            if (!p.is_slide && is_slide_extension(lower_extension(in))) {
+                p.error = in + ": not a slide that OpenSlide can read (unknown format, truncated or corrupt)";
+                p.error_code = kExitInput;
+            }
         }
         std::string ext = lower_extension(in);
         if (dir_mode) {

@@ -36,6 +36,7 @@ Progress::~Progress() {
 }
 
 void Progress::update(std::uint64_t done) {
+    if (total_ <= 1) return;  // one item: its own log lines say enough
     const auto now = std::chrono::steady_clock::now();
     const double since_last = std::chrono::duration<double>(now - last_).count();
     if (since_last < (tty_ ? 0.2 : 10.0) && done < total_) return;

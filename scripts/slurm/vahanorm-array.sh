@@ -29,15 +29,16 @@
 # The defaults below suit one slide per task; the command line of sbatch overrides them.
 #SBATCH --job-name=vahanorm
 #SBATCH --cpus-per-task=8
-#SBATCH --mem=4G
+#SBATCH --mem=2G
 #SBATCH --time=01:00:00
 #SBATCH --output=vahanorm-%A_%a.out
 ## One GPU per task (remove one '#' to enable; names of GPU types vary by site):
 ##SBATCH --gres=gpu:1
 ## Put a preempted or failed-node task back in the queue (it resumes: done slides are skipped):
 ##SBATCH --requeue
-## Ask for SIGTERM 120 s before the time limit, so the last slide stops cleanly:
-##SBATCH --signal=TERM@120
+## SIGTERM to vahanorm 120 s before the time limit, so the last slide stops cleanly ("B:":
+## vahanorm is the batch shell; without it only srun steps would get the signal):
+##SBATCH --signal=B:TERM@120
 set -euo pipefail
 
 usage() {
@@ -107,6 +108,8 @@ if ((${#inputs[@]} == 0)); then
 fi
 
 mkdir -p -- "$outdir/reports" || die 73 "$outdir: cannot create the output directory"
+# Absolute, so that the reports name outputs that the gather step finds from anywhere.
+outdir=$(realpath -- "$outdir")
 
 # A requeued task (preemption, node failure) keeps its job and task ids: keep its earlier
 # report too, so that the gather step still sees what that run produced.
@@ -132,5 +135,7 @@ log "task $task of ${run}: lines $first-$last of $list (${#inputs[@]} input(s)),
     "threads ${VAHANORM_THREADS:-${SLURM_CPUS_PER_TASK:-all}}, host $(hostname -s 2>/dev/null || echo '?')," \
     "report $report"
 # exec: vahanorm replaces this shell, so SLURM's SIGTERM reaches it and its exit code is the
-# task's. Options after the subcommand: extra global options in "$@" work there too.
-exec "$bin" apply "${global[@]}" --skip-existing --target "$target" -o "${outdir%/}/" "$@" -- "${inputs[@]}"
+# task's. (Not trap + wait: SLURM signals every process of the step, so vahanorm would get the
+# SIGTERM twice, and a second signal ends it at once, leaving its temporary file behind.)
+# Options after the subcommand: extra global options in "$@" work there too.
+exec "$bin" apply "${global[@]}" --skip-existing --target "$target" -o "$outdir/" "$@" -- "${inputs[@]}"
