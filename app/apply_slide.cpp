@@ -5,6 +5,7 @@
 #include "app/exit_codes.hpp"
 #include "app/progress.hpp"
 #include "app/report.hpp"
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "io/slide_pipeline.hpp"
 
@@ -24,6 +25,13 @@ nlohmann::json apply_slide(const InputPlan& p, const ApplyOptions& o, const Glob
                            const StainModel& target, const std::optional<StainModel>& fixed_source) {
     nlohmann::json rec = {{"input", p.input}, {"output", p.output}, {"kind", "slide"}};
     try {
+        // Lock first, then decide: a complete output is skipped, anything else redone.
+        const OutputLock lock(p.output);
+        if (o.skip_existing && output_is_complete(p, g)) {
+            spdlog::info("{}: skipped, {} exists and is complete", p.input, p.output);
+            rec["status"] = "skipped";
+            return rec;
+        }
         SlideOptions so;
         so.format = parse_slide_format(o.slide_format);
         so.compression = parse_compression(o.compression);

@@ -15,6 +15,7 @@
 #include "app/progress.hpp"
 #include "app/report.hpp"
 #include "app/sources.hpp"
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/estimate.hpp"
 #include "core/thread_pool.hpp"
@@ -30,8 +31,10 @@ double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std
 // One tile image of a batch as it moves through decode, normalize, encode.
 struct TileWork {
     const InputPlan* plan = nullptr;
+    std::unique_ptr<OutputLock> lock;  // held from before the decode to after the write
     RgbImage in, out;
     bool failed = false;
+    bool skipped = false;
     nlohmann::json record;
 };
 
@@ -132,18 +135,12 @@ int run_apply(const GlobalOptions& g, const ApplyOptions& o) {
     };
 
     try {
-        // Skip complete outputs first, so that nothing below spends time on them.
         std::vector<InputPlan> todo;
         for (InputPlan& p : plans) {
             if (!p.error.empty()) {
                 spdlog::error("{}", p.error);
                 finish_record({{"input", p.input}, {"output", p.output}, {"status", "failed"}, {"message", p.error},
                                {"exit_code", p.error_code}});
-                continue;
-            }
-            if (o.skip_existing && output_is_complete(p, g)) {
-                spdlog::info("{}: skipped, {} exists and is complete", p.input, p.output);
-                finish_record({{"input", p.input}, {"output", p.output}, {"status", "skipped"}});
                 continue;
             }
             todo.push_back(p);
@@ -175,6 +172,14 @@ int run_apply(const GlobalOptions& g, const ApplyOptions& o) {
                     w.record = {{"input", w.plan->input}, {"output", w.plan->output}};
                     const auto t0 = Clock::now();
                     try {
+                        // Lock first, then decide: a complete output is skipped, anything else redone.
+                        w.lock = std::make_unique<OutputLock>(w.plan->output);
+                        if (o.skip_existing && output_is_complete(*w.plan, g)) {
+                            w.skipped = true;
+                            w.record["status"] = "skipped";
+                            spdlog::info("{}: skipped, {} exists and is complete", w.plan->input, w.plan->output);
+                            return;
+                        }
                         ImageInfo info;
                         w.in = load_image(w.plan->input, g, &info);
                         w.out = RgbImage(w.in.width, w.in.height);
@@ -188,7 +193,7 @@ int run_apply(const GlobalOptions& g, const ApplyOptions& o) {
                 std::vector<TileJob> jobs;
                 std::vector<std::size_t> index;
                 for (std::size_t i = 0; i < n; ++i)
-                    if (!work[i].failed) {
+                    if (!work[i].failed && !work[i].skipped) {
                         jobs.push_back(TileJob{work[i].in.view(), work[i].out.span()});
                         index.push_back(i);
                     }
@@ -216,7 +221,7 @@ int run_apply(const GlobalOptions& g, const ApplyOptions& o) {
                 const double norm_ms = ms_since(t_norm);
                 io_pool.parallel_for(n, [&](std::size_t i) {
                     TileWork& w = work[i];
-                    if (w.failed) return;
+                    if (w.failed || w.skipped) return;
                     w.record["timings_ms"]["normalize"] = norm_ms / static_cast<double>(jobs.size());
                     const auto t0 = Clock::now();
                     try {
@@ -229,7 +234,7 @@ int run_apply(const GlobalOptions& g, const ApplyOptions& o) {
                     w.record["timings_ms"]["encode"] = ms_since(t0);
                 });
                 for (TileWork& w : work) {
-                    if (fixed_source && !w.failed) {
+                    if (fixed_source && !w.failed && !w.skipped) {
                         std::vector<std::string> warnings;
                         w.record["qc"] = qc_flags(*fixed_source, target.model, -1, &warnings);
                     }

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <set>
 
 #include "core/error.hpp"
 
@@ -30,10 +32,19 @@ std::string base_of(const std::string& path) {
 
 constexpr const char* kTempMarker = ".vahanorm-tmp-";
 
+// Lock files this process holds (flock would refuse a second lock from the same process).
+std::mutex g_held_mutex;
+std::set<std::string> g_held;
+
 }  // namespace
 
 OutputLock::OutputLock(const std::string& final_path)
     : path_(dir_of(final_path) + "/." + base_of(final_path) + ".vahanorm-lock") {
+    std::lock_guard<std::mutex> guard(g_held_mutex);
+    if (g_held.count(path_)) {
+        shared_ = true;
+        return;
+    }
     for (int attempt = 0; attempt < 10; ++attempt) {
         fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd_ < 0) {
@@ -61,8 +72,10 @@ OutputLock::OutputLock(const std::string& final_path)
         // the lock only counts if it is on the file that the path names now.
         struct stat held {}, named {};
         if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
-            held.st_dev == named.st_dev)
+            held.st_dev == named.st_dev) {
+            g_held.insert(path_);
             return;
+        }
         ::close(fd_);
         fd_ = -1;
     }
@@ -70,6 +83,9 @@ OutputLock::OutputLock(const std::string& final_path)
 }
 
 OutputLock::~OutputLock() {
+    if (shared_) return;
+    std::lock_guard<std::mutex> guard(g_held_mutex);
+    g_held.erase(path_);
     if (fd_ >= 0) {
         ::unlink(path_.c_str());
         ::close(fd_);

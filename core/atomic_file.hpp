@@ -10,6 +10,8 @@ namespace vn {
 // An exclusive advisory lock (flock) on a lock file beside an output, so that two processes
 // given the same output never both write it: the second gets Error(Output) at once. The
 // kernel drops the lock when its holder dies, so a killed process leaves no stale lock.
+// Within one process a lock is re-entrant: a caller can take it before deciding whether to
+// write (and so before any work), and the AtomicOutput that writes later shares it.
 class OutputLock {
 public:
     explicit OutputLock(const std::string& final_path);
@@ -20,6 +22,7 @@ public:
 private:
     std::string path_;
     int fd_ = -1;
+    bool shared_ = false;  // this process already held it: nothing to release
 };
 
 class AtomicOutput {

@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <dirent.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -91,22 +93,48 @@ TEST_CASE("thread count: explicit, then SLURM_CPUS_PER_TASK, then all cores", "[
     CHECK(default_thread_count(0) >= 1);
 }
 
-TEST_CASE("a second writer of the same output is refused while the first holds it", "[misc]") {
+TEST_CASE("a second process writing the same output is refused while the first holds it", "[misc]") {
     test::TempDir dir;
     const std::string path = dir.file("out.tif");
-    {
-        AtomicOutput first(path);
+    // Another process holds the output (it locks, says so, and waits to be told to go).
+    int ready[2], go[2];
+    REQUIRE(::pipe(ready) == 0);
+    REQUIRE(::pipe(go) == 0);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        char c = 0;
         try {
-            AtomicOutput second(path);
-            FAIL("two writers held the same output");
-        } catch (const Error& e) {
-            CHECK(e.kind() == ErrorKind::Output);
-            CHECK(std::string(e.what()).find("another vahanorm process") != std::string::npos);
+            AtomicOutput holder(path);
+            c = 1;
+            (void)!::write(ready[1], &c, 1);
+            (void)!::read(go[0], &c, 1);
+        } catch (...) {
+            (void)!::write(ready[1], &c, 1);
         }
-        std::ofstream(first.temp_path()) << "data";
-        first.commit();
+        ::_exit(0);
     }
-    // Released: a new writer gets it, and no lock file is left behind.
-    { AtomicOutput again(path); }
+    char c = 0;
+    REQUIRE(::read(ready[0], &c, 1) == 1);
+    REQUIRE(c == 1);
+    try {
+        AtomicOutput second(path);
+        FAIL("two processes held the same output");
+    } catch (const Error& e) {
+        CHECK(e.kind() == ErrorKind::Output);
+        CHECK(std::string(e.what()).find("another vahanorm process") != std::string::npos);
+    }
+    (void)!::write(go[1], &c, 1);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    for (int fd : {ready[0], ready[1], go[0], go[1]}) ::close(fd);
+    // Released when its holder ends: this process gets it now, and in-process the lock is
+    // shared (a caller locks before deciding to write; the writer reuses that lock).
+    {
+        const OutputLock mine(path);
+        AtomicOutput writer(path);
+        std::ofstream(writer.temp_path()) << "data";
+        writer.commit();
+    }
     CHECK(list_dir(dir.path()) == std::vector<std::string>{"out.tif"});
 }
