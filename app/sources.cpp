@@ -19,19 +19,20 @@ RgbImage load_image(const std::string& path, const GlobalOptions& g, ImageInfo* 
 
 StainModel estimate_from_sources(const std::vector<std::string>& paths, Backend& backend, const EstimateParams& params,
                                  const GlobalOptions& g) {
-    for (const std::string& p : paths)
-        if (is_slide(p)) {
-            if (paths.size() != 1)
-                fail(ErrorKind::Usage, p + ": a whole slide is estimated on its own; pool tile images instead");
-            SlideEstimateOptions eo;
-            eo.threads = g.threads;
-            eo.stop = &stop_flag();
-            eo.callbacks.log = [](const std::string& msg) { spdlog::info("{}", msg); };
-            return estimate_slide(p, backend, params, eo);
-        }
+    SlideEstimateOptions eo;
+    eo.threads = g.threads;
+    eo.stop = &stop_flag();
+    eo.callbacks.log = [](const std::string& msg) { spdlog::info("{}", msg); };
+    if (paths.size() == 1 && is_slide(paths[0])) return estimate_slide(paths[0], backend, params, eo);
     std::vector<RgbImage> images;
     images.reserve(paths.size());
-    for (const std::string& p : paths) images.push_back(load_image(p, g));
+    for (const std::string& p : paths) {
+        if (is_slide(p)) {  // several inputs: a slide contributes its sampled tissue regions
+            for (RgbImage& region : sample_slide(p, params.seed, eo)) images.push_back(std::move(region));
+        } else {
+            images.push_back(load_image(p, g));
+        }
+    }
     std::vector<RgbView> views;
     for (const RgbImage& img : images) views.push_back(img.view());
     try {

@@ -1,0 +1,653 @@
+#include "io/slide_pipeline.hpp"
+
+#include <openslide/openslide.h>
+#include <sys/stat.h>
+#include <tiffio.h>
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/pixel_math.hpp"
+#include "core/sha256.hpp"
+#include "core/tables.hpp"
+#include "core/thread_pool.hpp"
+#include "io/image_io.hpp"
+#include "io/pyramid.hpp"
+#include "io/pyramid_writer.hpp"
+#include "io/slide_reader.hpp"
+#include "io/slide_tiff.hpp"
+#include "io/slide_tiff_reader.hpp"
+
+namespace vn {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// CPU time of the calling thread: stage times stay meaningful when threads outnumber cores.
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+void log_line(const SlideCallbacks& cb, const std::string& msg) {
+    if (cb.log) cb.log(msg);
+}
+
+bool stopped(const std::atomic<bool>* stop) { return stop && stop->load(std::memory_order_relaxed); }
+
+std::string fmt(double v, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+// L* < 25 (Y below ((25 + 16) / 116)^3), in the fixed point of the luma tables.
+constexpr std::uint32_t kDarkThreshold = static_cast<std::uint32_t>(0.044158 * px::kLumaScale);
+
+// Tissue on the overview: the brightfield test of ALGORITHM.md section 2 (L* < 80). Pixels darker
+// than L* 25 are counted apart too: most of a fluorescence or dark-field scan is that dark, while
+// in H&E only nuclei, folds and ink are.
+struct OverviewMask {
+    int width = 0, height = 0;
+    std::vector<std::uint8_t> tissue;  // 1 = tissue
+    double tissue_fraction = 0, dark_fraction = 0;
+};
+
+OverviewMask tissue_mask(const RgbImage& img) {
+    const Tables& t = tables();
+    OverviewMask m;
+    m.width = img.width;
+    m.height = img.height;
+    m.tissue.assign(img.pixel_count(), 0);
+    std::uint64_t tissue = 0, dark = 0;
+    const std::uint8_t* p = img.pixels.data();
+    for (std::size_t i = 0; i < img.pixel_count(); ++i, p += 3) {
+        const std::uint32_t y = t.luma[p[0]] + t.luma[256u + p[1]] + t.luma[512u + p[2]];
+        if (y < kDarkThreshold) ++dark;
+        if (px::is_tissue(t.luma, p[0], p[1], p[2])) {
+            m.tissue[i] = 1;
+            ++tissue;
+        }
+    }
+    const double n = std::max<double>(1.0, static_cast<double>(img.pixel_count()));
+    m.tissue_fraction = static_cast<double>(tissue) / n;
+    m.dark_fraction = static_cast<double>(dark) / n;
+    return m;
+}
+
+std::uint64_t splitmix64(std::uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+std::string base_name(const std::string& p) {
+    const auto s = p.find_last_of('/');
+    return s == std::string::npos ? p : p.substr(s + 1);
+}
+
+std::string stem_of(const std::string& p) {
+    std::string b = base_name(p);
+    const auto dot = b.find('.');
+    return dot == std::string::npos || dot == 0 ? b : b.substr(0, dot);
+}
+
+std::string real_path(const std::string& p) {
+    char buf[PATH_MAX];
+    return ::realpath(p.c_str(), buf) ? std::string(buf) : std::string();
+}
+
+void make_dirs(const std::string& dir) {
+    std::string cur;
+    std::size_t pos = 0;
+    while (pos != std::string::npos) {
+        pos = dir.find('/', pos + 1);
+        cur = dir.substr(0, pos);
+        if (cur.empty()) continue;
+        if (::mkdir(cur.c_str(), 0777) != 0 && errno != EEXIST)
+            fail(ErrorKind::Output, dir + ": cannot create directory (" + std::strerror(errno) + ")");
+    }
+}
+
+// A swatch image: for each of source H, source E, target H, target E a column whose colour
+// runs from no stain (top) to the stain's 99th-percentile concentration (bottom).
+RgbImage stain_swatches(const StainModel& source, const StainModel& target) {
+    constexpr int kW = 96, kH = 160, kGap = 16;
+    RgbImage img(4 * kW + 3 * kGap + kGap, kH);
+    std::fill(img.pixels.begin(), img.pixels.end(), std::uint8_t{255});
+    const StainModel* models[4] = {&source, &source, &target, &target};
+    for (int s = 0; s < 4; ++s) {
+        const StainModel& m = *models[s];
+        const int k = s % 2;
+        const int x0 = s * (kW + kGap) + (s >= 2 ? kGap : 0);
+        for (int y = 0; y < kH; ++y) {
+            const double c = m.max_conc[static_cast<std::size_t>(k)] * y / (kH - 1);
+            std::uint8_t rgb[3];
+            for (int ch = 0; ch < 3; ++ch)
+                rgb[ch] = static_cast<std::uint8_t>(
+                    std::clamp(std::lround(255.0 * std::exp(-m.stain[static_cast<std::size_t>(k)][static_cast<std::size_t>(ch)] * c)), 0L, 255L));
+            for (int x = x0; x < x0 + kW; ++x) std::memcpy(img.span().row(y) + 3 * x, rgb, 3);
+        }
+    }
+    return img;
+}
+
+// ---- the colour table ---------------------------------------------------------------------------
+
+// The fixed-model transform is a function of the RGB triple alone, so on a CPU it is cheaper to
+// push all 2^24 colours through backend.transform once (16.8 Mpx, the backend's own arithmetic,
+// hence bit-identical results) and look every pixel up than to transform hundreds of megapixels.
+std::vector<std::uint8_t> build_colour_lut(Backend& backend, const TransformPlan& plan) {
+    std::vector<std::uint8_t> lut(std::size_t{3} << 24);
+    constexpr int kReds = 16;  // red values per backend call: 16 tiles of 256 x 256
+    std::vector<std::uint8_t> in(static_cast<std::size_t>(kReds) * 65536u * 3u);
+    for (int r0 = 0; r0 < 256; r0 += kReds) {
+        std::vector<TileJob> jobs;
+        for (int rr = 0; rr < kReds; ++rr) {
+            std::uint8_t* p = in.data() + static_cast<std::size_t>(rr) * 65536u * 3u;
+            for (int g = 0; g < 256; ++g)
+                for (int b = 0; b < 256; ++b, p += 3) {
+                    p[0] = static_cast<std::uint8_t>(r0 + rr);
+                    p[1] = static_cast<std::uint8_t>(g);
+                    p[2] = static_cast<std::uint8_t>(b);
+                }
+            jobs.push_back(TileJob{RgbView{in.data() + static_cast<std::size_t>(rr) * 65536u * 3u, 256, 256, 768},
+                                   RgbSpan{lut.data() + (static_cast<std::size_t>(r0 + rr) << 16) * 3u, 256, 256, 768}});
+        }
+        backend.transform(plan, jobs);
+    }
+    return lut;
+}
+
+void apply_colour_lut(const std::uint8_t* lut, std::uint8_t* px, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i, px += 3) {
+        const std::uint8_t* e = lut + ((static_cast<std::size_t>(px[0]) << 16) | (static_cast<std::size_t>(px[1]) << 8) | px[2]) * 3u;
+        px[0] = e[0];
+        px[1] = e[1];
+        px[2] = e[2];
+    }
+}
+
+// ---- reading level 0 in parallel, in order --------------------------------------------------
+
+class TileReaders {
+public:
+    // With a colour table (see build_colour_lut), tiles come out normalised.
+    TileReaders(RegionSource& src, PyramidWriter& w, int threads, std::uint64_t window, const std::uint8_t* lut,
+                const std::atomic<bool>* stop, const std::string& path)
+        : src_(src), w_(w), window_(window), lut_(lut), stop_(stop), path_(path) {
+        total_ = w.tile_count();
+        try {
+            for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+        } catch (...) {
+            shutdown();
+            throw;
+        }
+    }
+    ~TileReaders() { shutdown(); }
+
+    // Waits for tile `index` (taken in order by the caller) and hands over its pixels.
+    std::vector<std::uint8_t> take(std::uint64_t index) {
+        std::unique_lock<std::mutex> lock(mu_);
+        for (;;) {
+            if (error_) std::rethrow_exception(error_);
+            auto it = done_.find(index);
+            if (it != done_.end()) {
+                std::vector<std::uint8_t> v = std::move(it->second);
+                done_.erase(it);
+                consumed_ = index + 1;
+                lock.unlock();
+                cv_space_.notify_all();
+                return v;
+            }
+            cv_ready_.wait_for(lock, std::chrono::milliseconds(100));
+            if (stopped(stop_)) fail(ErrorKind::Interrupted, path_ + ": interrupted");
+        }
+    }
+
+    void give_back(std::vector<std::uint8_t> buf) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (free_.size() < window_) free_.push_back(std::move(buf));
+    }
+
+    double seconds() {
+        std::lock_guard<std::mutex> lock(mu_);
+        return seconds_;
+    }
+
+    double lut_seconds() {
+        std::lock_guard<std::mutex> lock(mu_);
+        return lut_seconds_;
+    }
+
+    double tissue_fraction() {
+        std::lock_guard<std::mutex> lock(mu_);
+        return sampled_ ? static_cast<double>(tissue_) / static_cast<double>(sampled_) : 0.0;
+    }
+
+    void shutdown() noexcept {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            quit_ = true;
+        }
+        cv_space_.notify_all();
+        cv_ready_.notify_all();
+        for (std::thread& t : threads_)
+            if (t.joinable()) t.join();
+        threads_.clear();
+    }
+
+private:
+    void run() {
+        try {
+            for (;;) {
+                std::uint64_t index = 0;
+                std::vector<std::uint8_t> buf;
+                {
+                    std::unique_lock<std::mutex> lock(mu_);
+                    cv_space_.wait(lock, [&] { return quit_ || error_ || next_ >= total_ || next_ < consumed_ + window_; });
+                    if (quit_ || error_ || next_ >= total_) return;
+                    index = next_++;
+                    if (!free_.empty()) {
+                        buf = std::move(free_.back());
+                        free_.pop_back();
+                    }
+                }
+                if (buf.capacity() == 0) buf = w_.take_buffer();
+                if (stopped(stop_)) fail(ErrorKind::Interrupted, path_ + ": interrupted");
+                const double t0 = thread_cpu_seconds();
+                const int tw = w_.tile_width(index), th = w_.tile_height(index);
+                buf.resize(static_cast<std::size_t>(tw) * static_cast<std::size_t>(th) * 3u);
+                const std::int64_t x = static_cast<std::int64_t>(index % static_cast<std::uint64_t>(w_.tiles_x())) * w_.tile_size();
+                const std::int64_t y = static_cast<std::int64_t>(index / static_cast<std::uint64_t>(w_.tiles_x())) * w_.tile_size();
+                src_.read(x, y, RgbSpan{buf.data(), tw, th, static_cast<std::size_t>(tw) * 3u});
+                // Tissue share on every 8th pixel of every 8th row, before normalisation.
+                std::uint64_t seen = 0, tissue = 0;
+                const Tables& t = tables();
+                for (int yy = 0; yy < th; yy += 8) {
+                    const std::uint8_t* r = buf.data() + static_cast<std::size_t>(yy) * static_cast<std::size_t>(tw) * 3u;
+                    for (int xx = 0; xx < tw; xx += 8, ++seen) tissue += px::is_tissue(t.luma, r[3 * xx], r[3 * xx + 1], r[3 * xx + 2]);
+                }
+                const double t1 = thread_cpu_seconds();
+                if (lut_) apply_colour_lut(lut_, buf.data(), buf.size() / 3);
+                const double t2 = thread_cpu_seconds();
+                {
+                    std::lock_guard<std::mutex> lock(mu_);
+                    seconds_ += t1 - t0;
+                    lut_seconds_ += t2 - t1;
+                    sampled_ += seen;
+                    tissue_ += tissue;
+                    done_.emplace(index, std::move(buf));
+                }
+                cv_ready_.notify_all();
+            }
+        } catch (...) {
+            {
+                std::lock_guard<std::mutex> lock(mu_);
+                if (!error_) error_ = std::current_exception();
+            }
+            cv_ready_.notify_all();
+            cv_space_.notify_all();
+        }
+    }
+
+    RegionSource& src_;
+    PyramidWriter& w_;
+    std::uint64_t window_;
+    const std::uint8_t* lut_;
+    const std::atomic<bool>* stop_;
+    std::string path_;
+    std::uint64_t total_ = 0;
+
+    std::mutex mu_;
+    std::condition_variable cv_ready_, cv_space_;
+    std::uint64_t next_ = 0, consumed_ = 0;
+    std::map<std::uint64_t, std::vector<std::uint8_t>> done_;
+    std::vector<std::vector<std::uint8_t>> free_;
+    std::exception_ptr error_;
+    bool quit_ = false;
+    double seconds_ = 0, lut_seconds_ = 0;
+    std::uint64_t sampled_ = 0, tissue_ = 0;
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
+// ---- detection --------------------------------------------------------------------------------
+
+bool is_slide(const std::string& path) {
+    const char* vendor = openslide_detect_vendor(path.c_str());
+    if (!vendor) return false;
+    if (std::strcmp(vendor, "generic-tiff") != 0) return true;
+    // A plain TIFF (one stripped page) is an image for the tile reader.
+    TiffHandle h(path, "rm");
+    if (!h.valid()) return true;  // let OpenSlide report what is wrong
+    if (TIFFIsTiled(h.get())) return true;
+    return TIFFNumberOfDirectories(h.get()) > 1;
+}
+
+bool slide_output_is_complete(const std::string& path) {
+    try {
+        SlideReader s(path);
+        RgbImage px1(1, 1);
+        s.read_region(0, s.width() - 1, s.height() - 1, px1.span());
+        const int last = s.level_count() - 1;
+        const SlideLevel& l = s.level(last);
+        s.read_region(last, static_cast<std::int64_t>(static_cast<double>(l.width - 1) * l.downsample),
+                      static_cast<std::int64_t>(static_cast<double>(l.height - 1) * l.downsample), px1.span());
+        return true;
+    } catch (const Error&) {
+        return false;
+    }
+}
+
+// ---- estimation -------------------------------------------------------------------------------
+
+std::vector<RgbImage> sample_slide(const std::string& path, std::uint64_t seed, const SlideEstimateOptions& options,
+                                   SlideEstimateInfo* info) {
+    SlideReader slide(path);
+    const SlideOverview ov = read_overview(slide, options.overview_pixels, options.stop);
+    const OverviewMask mask = tissue_mask(ov.image);
+    SlideEstimateInfo local;
+    SlideEstimateInfo& inf = info ? *info : local;
+    inf = SlideEstimateInfo{};
+    inf.width = slide.width();
+    inf.height = slide.height();
+    inf.overview_width = ov.image.width;
+    inf.overview_height = ov.image.height;
+    inf.overview_scale = ov.scale;
+    inf.tissue_fraction = mask.tissue_fraction;
+    inf.dark_fraction = mask.dark_fraction;
+    log_line(options.callbacks, path + ": " + std::to_string(slide.width()) + "x" + std::to_string(slide.height()) + " " +
+                                    slide.vendor() + ", overview " + std::to_string(ov.image.width) + "x" +
+                                    std::to_string(ov.image.height) + " (level " + std::to_string(ov.level) +
+                                    "), tissue " + fmt(100 * mask.tissue_fraction, 1) + "%, dark " +
+                                    fmt(100 * mask.dark_fraction, 1) + "%");
+    if (mask.dark_fraction > 0.5)
+        fail(ErrorKind::Data, path + ": not a brightfield H&E slide: " + fmt(100 * mask.dark_fraction, 0) +
+                                  "% of it is dark background (a fluorescence or dark-field scan?), no tissue to estimate stains from");
+
+    // Cells of region_size at level 0; each cell's tissue share measured on the overview.
+    const int R = std::max(16, options.region_size);
+    const std::int64_t cx_n = (slide.width() + R - 1) / R, cy_n = (slide.height() + R - 1) / R;
+    struct Cell {
+        std::int64_t cx, cy;
+        double tissue;
+    };
+    std::vector<Cell> cells;
+    for (std::int64_t cy = 0; cy < cy_n; ++cy) {
+        const int oy0 = static_cast<int>(std::floor(static_cast<double>(cy * R) / ov.scale));
+        const int oy1 = std::min(mask.height, std::max(oy0 + 1, static_cast<int>(std::ceil(static_cast<double>((cy + 1) * R) / ov.scale))));
+        for (std::int64_t cx = 0; cx < cx_n; ++cx) {
+            const int ox0 = static_cast<int>(std::floor(static_cast<double>(cx * R) / ov.scale));
+            const int ox1 = std::min(mask.width, std::max(ox0 + 1, static_cast<int>(std::ceil(static_cast<double>((cx + 1) * R) / ov.scale))));
+            std::uint64_t n = 0, t = 0;
+            for (int y = std::min(oy0, mask.height - 1); y < oy1; ++y)
+                for (int x = std::min(ox0, mask.width - 1); x < ox1; ++x) {
+                    ++n;
+                    t += mask.tissue[static_cast<std::size_t>(y) * static_cast<std::size_t>(mask.width) + static_cast<std::size_t>(x)];
+                }
+            if (t > 0) cells.push_back(Cell{cx, cy, static_cast<double>(t) / static_cast<double>(std::max<std::uint64_t>(1, n))});
+        }
+    }
+    const auto want = static_cast<std::size_t>(std::max(1, options.regions));
+    std::vector<Cell> eligible;
+    for (double threshold : {options.min_region_tissue, 0.1, 1e-9}) {
+        eligible.clear();
+        for (const Cell& c : cells)
+            if (c.tissue >= threshold) eligible.push_back(c);
+        if (eligible.size() >= want) break;
+    }
+    if (eligible.empty())
+        fail(ErrorKind::Data, path + ": no tissue found (nothing darker than the glass on the overview)");
+    // Stratified, seeded choice: the eligible cells in row-major order are cut into `want`
+    // consecutive groups and one cell is drawn from each, so the regions cover the whole slide.
+    const std::size_t n = std::min(want, eligible.size());
+    std::vector<SlideRegion> regions;
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t a = i * eligible.size() / n, b = (i + 1) * eligible.size() / n;
+        const std::size_t pick = a + static_cast<std::size_t>(splitmix64(seed ^ (0x51d3ull + i)) % (b - a));
+        const Cell& c = eligible[pick];
+        SlideRegion r;
+        r.x = c.cx * R;
+        r.y = c.cy * R;
+        r.width = static_cast<int>(std::min<std::int64_t>(R, slide.width() - r.x));
+        r.height = static_cast<int>(std::min<std::int64_t>(R, slide.height() - r.y));
+        r.tissue = c.tissue;
+        regions.push_back(r);
+    }
+    std::vector<RgbImage> pixels(regions.size());
+    {
+        ThreadPool pool(default_thread_count(options.threads));
+        pool.parallel_for(regions.size(), [&](std::size_t i) {
+            if (stopped(options.stop)) fail(ErrorKind::Interrupted, path + ": interrupted");
+            pixels[i] = RgbImage(regions[i].width, regions[i].height);
+            slide.read_region(0, regions[i].x, regions[i].y, pixels[i].span());
+        });
+    }
+    inf.regions = regions;
+    return pixels;
+}
+
+StainModel estimate_slide(const std::string& path, Backend& backend, const EstimateParams& params,
+                          const SlideEstimateOptions& options, SlideEstimateInfo* info) {
+    const auto t0 = Clock::now();
+    SlideEstimateInfo local;
+    SlideEstimateInfo& inf = info ? *info : local;
+    const std::vector<RgbImage> pixels = sample_slide(path, params.seed, options, &inf);
+    std::vector<RgbView> views;
+    for (const RgbImage& im : pixels) views.push_back(im.view());
+    StainModel m;
+    try {
+        m = backend.estimate(views, params);
+    } catch (const Error& e) {
+        if (e.kind() != ErrorKind::Data) throw;
+        fail(ErrorKind::Data, path + ": " + e.what() + " (from " + std::to_string(pixels.size()) + " regions of " +
+                                  std::to_string(std::max(16, options.region_size)) + " px)");
+    }
+    m.source_path = path;
+    if (options.hash_source) m.source_sha256 = sha256_file(path);
+    log_line(options.callbacks, path + ": model from " + std::to_string(pixels.size()) + " regions, " +
+                                    std::to_string(m.tissue_pixels) + " tissue pixels, stain angle " +
+                                    fmt(stain_angle_deg(m), 1) + " deg, " + fmt(seconds_since(t0), 2) + " s");
+    return m;
+}
+
+// ---- normalisation ----------------------------------------------------------------------------
+
+SlideResult normalize_slide(const std::string& in, const std::string& out, const StainModel& source,
+                            const StainModel& target, Backend& backend, const SlideOptions& opt) {
+    const SlideCallbacks& cb = opt.callbacks;
+    if (opt.tile_size < 16 || opt.tile_size % 16 != 0) fail(ErrorKind::Usage, "tile size must be a multiple of 16");
+    {
+        const std::string ri = real_path(in), ro = real_path(out);
+        if (!ri.empty() && ri == ro) fail(ErrorKind::Usage, out + ": the output would overwrite the input");
+    }
+    if (!compression_available(opt.compression))
+        fail(ErrorKind::Usage, std::string("compression ") + compression_name(opt.compression) +
+                                   " is not supported by this libtiff");
+    SlideReader slide(in);
+    SlideResult res;
+    res.input = in;
+    res.output = out;
+    res.vendor = slide.vendor();
+    res.width = slide.width();
+    res.height = slide.height();
+    res.mpp_x = slide.mpp_x();
+    res.mpp_y = slide.mpp_y();
+    res.objective_power = slide.objective_power();
+    res.tile_size = opt.tile_size;
+
+    // QC needs an overview (the "before" picture and the mask). Without QC none is read: a
+    // slide without a pyramid would have to be decoded whole for it; the tissue share then comes
+    // from a sample of the streamed pixels.
+    SlideOverview ov;
+    OverviewMask mask;
+    if (!opt.qc_dir.empty()) {
+        ov = read_overview(slide, 4000000, opt.stop);
+        mask = tissue_mask(ov.image);
+    }
+
+    std::unique_ptr<RegionSource> source_pixels;
+    if (opt.direct_tiff) {
+        std::string why;
+        source_pixels = make_tiff_source(slide, &why);
+        if (!source_pixels) log_line(cb, in + ": reading through OpenSlide (" + why + ")");
+    }
+    if (!source_pixels) source_pixels = make_openslide_source(slide);
+    res.reader = source_pixels->name();
+
+    TransformPlan plan{};
+    if (opt.transform) {
+        validate(source, in + ": source model");
+        validate(target, "target model");
+        plan = make_plan(source, target);
+        for (int k = 0; k < 2; ++k) {
+            const double r = target.max_conc[static_cast<std::size_t>(k)] / source.max_conc[static_cast<std::size_t>(k)];
+            if (!(r >= 0.25 && r <= 4.0))
+                res.warnings.push_back(std::string(k == 0 ? "hematoxylin" : "eosin") + " scale ratio " + fmt(r, 2) +
+                                       " is far from 1: the source estimate may have failed");
+        }
+    }
+    for (const std::string& w : res.warnings) log_line(cb, in + ": warning: " + w);
+
+    const int threads = default_thread_count(opt.threads);
+    const int batch = std::max(1, opt.batch_tiles);
+    PyramidWriterOptions wo;
+    wo.tiff.format = opt.format;
+    wo.tiff.compression = opt.compression;
+    wo.tiff.tile_size = opt.tile_size;
+    wo.tiff.quality = opt.quality;
+    wo.tiff.chroma_subsampling = opt.chroma_subsampling;
+    wo.tiff.effort = opt.effort;
+    wo.tiff.mpp_x = slide.mpp_x();
+    wo.tiff.mpp_y = slide.mpp_y();
+    wo.tiff.objective_power = slide.objective_power();
+    const std::vector<LevelSize> levels = pyramid_levels(slide.width(), slide.height(), opt.tile_size);
+    wo.tiff.bigtiff = opt.bigtiff == BigTiffMode::Always ||
+                      (opt.bigtiff == BigTiffMode::Auto && needs_bigtiff(levels, opt.compression));
+    wo.threads = threads;
+    wo.max_in_flight = 2 * batch + 2 * threads;
+    wo.thumbnail_size = opt.thumbnail_size;
+    wo.stop = opt.stop;
+    res.bigtiff = wo.tiff.bigtiff;
+    res.levels = levels;
+
+    std::vector<AssociatedImage> associated;
+    if (opt.keep_associated) {
+        if (opt.format != SlideFormat::Svs) {
+            log_line(cb, in + ": label and macro are kept only in the svs layout");
+        } else {
+            for (const std::string& name : slide.associated_names())
+                if (name == "label" || name == "macro") associated.push_back(AssociatedImage{name, slide.read_associated(name)});
+        }
+    }
+
+    log_line(cb, in + ": " + std::to_string(res.width) + "x" + std::to_string(res.height) + ", " +
+                     std::to_string(levels.size()) + " levels, reader " + res.reader + ", " + backend.name() + ", " +
+                     slide_format_name(opt.format) + "/" + compression_name(opt.compression) +
+                     (res.bigtiff ? ", BigTIFF" : "") + ", " + std::to_string(threads) + " threads");
+
+    const auto t_start = Clock::now();
+    PyramidWriter writer(out, slide.width(), slide.height(), wo);
+    res.tiles = writer.tile_count();
+    double normalize_seconds = 0;
+    const double level0_pixels = static_cast<double>(res.width) * static_cast<double>(res.height);
+    res.colour_lut = opt.transform && (opt.colour_lut == ColourLut::Always ||
+                                       (opt.colour_lut == ColourLut::Auto && backend.name().rfind("cpu", 0) == 0 &&
+                                        level0_pixels >= 4.0 * 16777216.0));
+    std::vector<std::uint8_t> lut;
+    if (res.colour_lut) {
+        const auto t0 = Clock::now();
+        lut = build_colour_lut(backend, plan);
+        normalize_seconds += seconds_since(t0);
+    }
+    {
+        TileReaders readers(*source_pixels, writer, threads, static_cast<std::uint64_t>(2 * batch + threads),
+                            res.colour_lut ? lut.data() : nullptr, opt.stop, in);
+        std::vector<std::vector<std::uint8_t>> src, dst;
+        std::vector<TileJob> jobs;
+        for (std::uint64_t b0 = 0; b0 < res.tiles; b0 += static_cast<std::uint64_t>(batch)) {
+            if (stopped(opt.stop)) fail(ErrorKind::Interrupted, in + ": interrupted");
+            const std::uint64_t n = std::min<std::uint64_t>(static_cast<std::uint64_t>(batch), res.tiles - b0);
+            src.clear();
+            dst.clear();
+            jobs.clear();
+            for (std::uint64_t i = 0; i < n; ++i) src.push_back(readers.take(b0 + i));
+            if (opt.transform && !res.colour_lut) {
+                for (std::uint64_t i = 0; i < n; ++i) {
+                    const int tw = writer.tile_width(b0 + i), th = writer.tile_height(b0 + i);
+                    std::vector<std::uint8_t> d = writer.take_buffer();
+                    d.resize(src[static_cast<std::size_t>(i)].size());
+                    const std::size_t stride = static_cast<std::size_t>(tw) * 3u;
+                    jobs.push_back(TileJob{RgbView{src[static_cast<std::size_t>(i)].data(), tw, th, stride},
+                                           RgbSpan{d.data(), tw, th, stride}});
+                    dst.push_back(std::move(d));
+                }
+                const auto t0 = Clock::now();
+                backend.transform(plan, jobs);
+                normalize_seconds += seconds_since(t0);
+                for (auto& s : src) readers.give_back(std::move(s));
+            } else {
+                dst = std::move(src);
+            }
+            for (auto& d : dst) writer.push(std::move(d));
+            if (cb.progress) cb.progress(SlideProgress{b0 + n, res.tiles, seconds_since(t_start)});
+        }
+        res.seconds.read = readers.seconds();
+        normalize_seconds += readers.lut_seconds();
+        res.tissue_fraction = readers.tissue_fraction();
+    }
+    lut = std::vector<std::uint8_t>();
+    writer.finish(associated);
+    res.wall_seconds = seconds_since(t_start);
+    const PyramidWriterStats ws = writer.stats();
+    res.seconds.normalize = normalize_seconds;
+    res.seconds.encode = ws.encode_seconds;
+    res.seconds.write = ws.write_seconds;
+    res.output_bytes = ws.file_bytes;
+    const double mpx = static_cast<double>(res.width) * static_cast<double>(res.height) / 1e6;
+    res.mpx_per_second = res.wall_seconds > 0 ? mpx / res.wall_seconds : 0;
+    auto rate = [&](double s) { return s > 0 ? mpx / s : 0.0; };
+    res.mpx_per_stage_second = SlideStageTimes{rate(res.seconds.read), rate(res.seconds.normalize),
+                                               rate(res.seconds.encode), rate(res.seconds.write)};
+
+    if (!opt.qc_dir.empty()) {
+        make_dirs(opt.qc_dir);
+        const std::string base = opt.qc_dir + "/" + stem_of(in);
+        const RgbImage& after = writer.thumbnail();
+        const RgbImage before = resize_area(ov.image.view(), after.width, after.height);
+        RgbImage m(mask.width, mask.height);
+        for (std::size_t i = 0; i < mask.tissue.size(); ++i)
+            std::fill_n(m.pixels.begin() + static_cast<std::ptrdiff_t>(3 * i), 3, mask.tissue[i] ? std::uint8_t{255} : std::uint8_t{0});
+        const std::vector<std::pair<std::string, const RgbImage*>> files = {
+            {base + ".before.png", &before}, {base + ".after.png", &after}, {base + ".mask.png", &m}};
+        for (const auto& f : files) {
+            write_image(f.first, f.second->view());
+            res.qc_files.push_back(f.first);
+        }
+        const RgbImage sw = stain_swatches(source, target);
+        write_image(base + ".stains.png", sw.view());
+        res.qc_files.push_back(base + ".stains.png");
+    }
+    log_line(cb, in + " -> " + out + ": " + fmt(res.wall_seconds, 2) + " s, " + fmt(res.mpx_per_second, 1) + " Mpx/s, " +
+                     std::to_string(res.output_bytes) + " bytes");
+    return res;
+}
+
+}  // namespace vn

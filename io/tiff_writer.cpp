@@ -1,0 +1,764 @@
+#include "io/tiff_writer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+
+// clang-format off
+#include <jpeglib.h>
+#include <jerror.h>
+#include <tiffio.h>
+#include <zlib.h>
+#include <zstd.h>
+// clang-format on
+
+#include "core/error.hpp"
+#include "io/slide_tiff.hpp"
+
+#ifndef VAHANORM_VERSION
+#define VAHANORM_VERSION "0.0.0"
+#endif
+
+namespace vn {
+
+// ---- names --------------------------------------------------------------------------------
+
+SlideFormat parse_slide_format(const std::string& s) {
+    if (s == "svs") return SlideFormat::Svs;
+    if (s == "tiff" || s == "tif") return SlideFormat::Tiff;
+    if (s == "ome" || s == "ome-tiff") return SlideFormat::Ome;
+    fail(ErrorKind::Usage, "unknown slide format '" + s + "' (svs, tiff or ome)");
+}
+
+TileCompression parse_compression(const std::string& s) {
+    if (s == "jpeg" || s == "jpg") return TileCompression::Jpeg;
+    if (s == "deflate" || s == "zip") return TileCompression::Deflate;
+    if (s == "zstd") return TileCompression::Zstd;
+    if (s == "lzw") return TileCompression::Lzw;
+    if (s == "none") return TileCompression::None;
+    fail(ErrorKind::Usage, "unknown compression '" + s + "' (jpeg, deflate, zstd, lzw or none)");
+}
+
+const char* slide_format_name(SlideFormat f) {
+    switch (f) {
+        case SlideFormat::Svs: return "svs";
+        case SlideFormat::Tiff: return "tiff";
+        case SlideFormat::Ome: return "ome";
+    }
+    return "?";
+}
+
+const char* compression_name(TileCompression c) {
+    switch (c) {
+        case TileCompression::Jpeg: return "jpeg";
+        case TileCompression::Deflate: return "deflate";
+        case TileCompression::Zstd: return "zstd";
+        case TileCompression::Lzw: return "lzw";
+        case TileCompression::None: return "none";
+    }
+    return "?";
+}
+
+namespace {
+
+std::uint16_t tiff_compression(TileCompression c) {
+    switch (c) {
+        case TileCompression::Jpeg: return COMPRESSION_JPEG;
+        case TileCompression::Deflate: return COMPRESSION_ADOBE_DEFLATE;
+        case TileCompression::Zstd: return COMPRESSION_ZSTD;
+        case TileCompression::Lzw: return COMPRESSION_LZW;
+        case TileCompression::None: return COMPRESSION_NONE;
+    }
+    return COMPRESSION_NONE;
+}
+
+bool uses_predictor(TileCompression c) {
+    return c == TileCompression::Deflate || c == TileCompression::Zstd || c == TileCompression::Lzw;
+}
+
+}  // namespace
+
+bool compression_available(TileCompression c) { return TIFFIsCODECConfigured(tiff_compression(c)) != 0; }
+
+TileGrid tile_grid(const LevelSize& l, int tile_size) {
+    TileGrid g;
+    auto fit = [&](std::int64_t n) {
+        if (n >= tile_size) return tile_size;
+        return static_cast<int>(std::max<std::int64_t>(16, n / 16 * 16));
+    };
+    g.tile_w = fit(l.width);
+    g.tile_h = fit(l.height);
+    g.cols = (l.width + g.tile_w - 1) / g.tile_w;
+    g.rows = (l.height + g.tile_h - 1) / g.tile_h;
+    return g;
+}
+
+bool needs_bigtiff(const std::vector<LevelSize>& levels, TileCompression c) {
+    double bytes = 0;
+    for (const LevelSize& l : levels) bytes += static_cast<double>(l.width) * static_cast<double>(l.height) * 3.0;
+    const double ratio = c == TileCompression::Jpeg ? 0.5 : 1.1;
+    return bytes * ratio + 16.0 * 1024 * 1024 > 3.5 * 1024.0 * 1024.0 * 1024.0;
+}
+
+// ---- tile encoders --------------------------------------------------------------------------
+
+namespace {
+
+struct JpegError {
+    jpeg_error_mgr pub;
+    std::jmp_buf jump;
+    char message[JMSG_LENGTH_MAX];
+};
+
+void jpeg_fail(j_common_ptr c) {
+    auto* e = reinterpret_cast<JpegError*>(c->err);
+    (*c->err->format_message)(c, e->message);
+    std::longjmp(e->jump, 1);
+}
+
+void jpeg_silent(j_common_ptr, int) {}
+
+// A libjpeg destination that appends to a std::vector.
+struct VectorDest {
+    jpeg_destination_mgr pub;
+    std::vector<std::uint8_t>* out;
+};
+
+void dest_init(j_compress_ptr c) {
+    auto* d = reinterpret_cast<VectorDest*>(c->dest);
+    if (d->out->size() < 16384) d->out->resize(16384);
+    d->pub.next_output_byte = d->out->data();
+    d->pub.free_in_buffer = d->out->size();
+}
+
+boolean dest_grow(j_compress_ptr c) {
+    auto* d = reinterpret_cast<VectorDest*>(c->dest);
+    const std::size_t old = d->out->size();
+    d->out->resize(old * 2);
+    d->pub.next_output_byte = d->out->data() + old;
+    d->pub.free_in_buffer = old;
+    return TRUE;
+}
+
+void dest_term(j_compress_ptr c) {
+    auto* d = reinterpret_cast<VectorDest*>(c->dest);
+    d->out->resize(d->out->size() - d->pub.free_in_buffer);
+}
+
+// Everything libjpeg touches lives here; the guards below only setjmp and call a body.
+struct JpegState {
+    jpeg_compress_struct c;
+    JpegError err;
+    VectorDest dest;
+    bool created = false;
+    JSAMPROW* rows = nullptr;  // one per tile row, into the padded tile
+    int size = 0, quality = 90;
+    bool subsample = true;
+};
+
+void jpeg_setup_body(JpegState* s) {
+    jpeg_create_compress(&s->c);
+    s->created = true;
+    s->c.dest = &s->dest.pub;
+    s->dest.pub.init_destination = dest_init;
+    s->dest.pub.empty_output_buffer = dest_grow;
+    s->dest.pub.term_destination = dest_term;
+    s->c.image_width = static_cast<JDIMENSION>(s->size);
+    s->c.image_height = static_cast<JDIMENSION>(s->size);
+    s->c.input_components = 3;
+    s->c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&s->c);
+    jpeg_set_quality(&s->c, s->quality, TRUE);
+    s->c.write_JFIF_header = FALSE;
+    s->c.write_Adobe_marker = FALSE;
+    s->c.dct_method = JDCT_ISLOW;
+    const int f = s->subsample ? 2 : 1;
+    s->c.comp_info[0].h_samp_factor = f;
+    s->c.comp_info[0].v_samp_factor = f;
+    s->c.comp_info[1].h_samp_factor = 1;
+    s->c.comp_info[1].v_samp_factor = 1;
+    s->c.comp_info[2].h_samp_factor = 1;
+    s->c.comp_info[2].v_samp_factor = 1;
+}
+
+void jpeg_tile_body(JpegState* s) {
+    jpeg_suppress_tables(&s->c, TRUE);
+    jpeg_start_compress(&s->c, FALSE);
+    while (s->c.next_scanline < s->c.image_height)
+        jpeg_write_scanlines(&s->c, s->rows + s->c.next_scanline, s->c.image_height - s->c.next_scanline);
+    jpeg_finish_compress(&s->c);
+}
+
+void jpeg_tables_body(JpegState* s) { jpeg_write_tables(&s->c); }
+
+bool jpeg_guard(JpegState* s, void (*body)(JpegState*)) {
+    if (setjmp(s->err.jump)) return false;
+    body(s);
+    return true;
+}
+
+void jpeg_init_state(JpegState* s, const TiffWriterOptions& opt, std::vector<std::uint8_t>* out) {
+    s->c.err = jpeg_std_error(&s->err.pub);
+    s->err.pub.error_exit = jpeg_fail;
+    s->err.pub.emit_message = jpeg_silent;
+    s->err.message[0] = '\0';
+    s->dest.out = out;
+    s->size = opt.tile_size;
+    s->quality = std::clamp(opt.quality, 1, 100);
+    s->subsample = opt.chroma_subsampling;
+    if (!jpeg_guard(s, jpeg_setup_body)) {
+        if (s->created) jpeg_destroy_compress(&s->c);
+        s->created = false;
+        fail(ErrorKind::Internal, std::string("JPEG encoder setup failed: ") + s->err.message);
+    }
+}
+
+// Horizontal differencing (TIFF Predictor 2) of 8-bit RGB rows, in place.
+void predict_rows(std::uint8_t* p, int width, int height) {
+    const std::size_t stride = static_cast<std::size_t>(width) * 3u;
+    for (int y = 0; y < height; ++y) {
+        std::uint8_t* row = p + static_cast<std::size_t>(y) * stride;
+        for (std::size_t i = stride - 1; i >= 3; --i) row[i] = static_cast<std::uint8_t>(row[i] - row[i - 3]);
+    }
+}
+
+}  // namespace
+
+struct TileEncoder::Impl {
+    TiffWriterOptions opt;
+    std::vector<std::uint8_t> padded;
+    std::vector<JSAMPROW> rows;
+    JpegState jpeg{};
+    std::vector<std::uint8_t>* jpeg_out = nullptr;
+    std::vector<std::uint8_t> jpeg_buf;
+    z_stream z{};
+    bool z_ready = false;
+    ZSTD_CCtx* zstd = nullptr;
+    int effort = 0;
+
+    ~Impl() {
+        if (jpeg.created) jpeg_destroy_compress(&jpeg.c);
+        if (z_ready) deflateEnd(&z);
+        if (zstd) ZSTD_freeCCtx(zstd);
+    }
+
+    // Copies the tile into a full tw x th tile, repeating the last column and row.
+    void pad(RgbView t, int tw, int th) {
+        const std::size_t stride = static_cast<std::size_t>(tw) * 3u;
+        padded.resize(stride * static_cast<std::size_t>(th));
+        for (int y = 0; y < th; ++y) {
+            const std::uint8_t* src = t.row(std::min(y, t.height - 1));
+            std::uint8_t* dst = padded.data() + static_cast<std::size_t>(y) * stride;
+            std::memcpy(dst, src, static_cast<std::size_t>(t.width) * 3u);
+            const std::uint8_t* last = src + static_cast<std::size_t>(t.width - 1) * 3u;
+            for (int x = t.width; x < tw; ++x) std::memcpy(dst + static_cast<std::size_t>(x) * 3u, last, 3);
+        }
+    }
+};
+
+TileEncoder::TileEncoder(const TiffWriterOptions& opt) : impl_(std::make_unique<Impl>()) {
+    Impl& m = *impl_;
+    m.opt = opt;
+    const int ts = opt.tile_size;
+    if (ts <= 0 || ts % 16 != 0) fail(ErrorKind::Usage, "tile size must be a positive multiple of 16");
+    switch (opt.compression) {
+        case TileCompression::Jpeg: {
+            jpeg_init_state(&m.jpeg, opt, &m.jpeg_buf);
+            m.rows.resize(static_cast<std::size_t>(ts));
+            break;
+        }
+        case TileCompression::Deflate: {
+            m.effort = opt.effort > 0 ? std::clamp(opt.effort, 1, 9) : 6;
+            if (deflateInit(&m.z, m.effort) != Z_OK) fail(ErrorKind::Internal, "zlib deflateInit failed");
+            m.z_ready = true;
+            break;
+        }
+        case TileCompression::Zstd: {
+            m.effort = opt.effort > 0 ? std::clamp(opt.effort, 1, 22) : 9;
+            m.zstd = ZSTD_createCCtx();
+            if (!m.zstd) fail(ErrorKind::Internal, "ZSTD_createCCtx failed");
+            break;
+        }
+        case TileCompression::Lzw:
+        case TileCompression::None:
+            break;
+    }
+}
+
+TileEncoder::~TileEncoder() = default;
+
+void TileEncoder::encode(RgbView tile, int tw, int th, std::vector<std::uint8_t>* out) {
+    Impl& m = *impl_;
+    const int ts = m.opt.tile_size;
+    if (tw <= 0 || th <= 0 || tw > ts || th > ts || tw % 16 != 0 || th % 16 != 0)
+        fail(ErrorKind::Internal, "tile encoder: bad tile size");
+    if (tile.width <= 0 || tile.height <= 0 || tile.width > tw || tile.height > th)
+        fail(ErrorKind::Internal, "tile encoder: tile larger than its grid cell");
+    const bool full = tile.width == tw && tile.height == th;
+    if (m.opt.compression == TileCompression::Jpeg && full) {
+        // libjpeg only reads the rows: no padded copy needed.
+        for (int y = 0; y < th; ++y) m.rows[static_cast<std::size_t>(y)] = const_cast<std::uint8_t*>(tile.row(y));
+    } else {
+        m.pad(tile, tw, th);
+    }
+    const std::size_t n = static_cast<std::size_t>(tw) * static_cast<std::size_t>(th) * 3u;
+    switch (m.opt.compression) {
+        case TileCompression::Jpeg: {
+            const std::size_t stride = static_cast<std::size_t>(tw) * 3u;
+            if (!full)
+                for (int y = 0; y < th; ++y)
+                    m.rows[static_cast<std::size_t>(y)] = m.padded.data() + static_cast<std::size_t>(y) * stride;
+            m.jpeg.rows = m.rows.data();
+            m.jpeg.dest.out = out;
+            m.jpeg.c.image_width = static_cast<JDIMENSION>(tw);
+            m.jpeg.c.image_height = static_cast<JDIMENSION>(th);
+            if (!jpeg_guard(&m.jpeg, jpeg_tile_body)) {
+                jpeg_abort_compress(&m.jpeg.c);
+                fail(ErrorKind::Internal, std::string("JPEG encoding failed: ") + m.jpeg.err.message);
+            }
+            return;
+        }
+        case TileCompression::Deflate: {
+            predict_rows(m.padded.data(), tw, th);
+            out->resize(deflateBound(&m.z, static_cast<uLong>(n)));
+            deflateReset(&m.z);
+            m.z.next_in = m.padded.data();
+            m.z.avail_in = static_cast<uInt>(n);
+            m.z.next_out = out->data();
+            m.z.avail_out = static_cast<uInt>(out->size());
+            if (deflate(&m.z, Z_FINISH) != Z_STREAM_END) fail(ErrorKind::Internal, "zlib deflate failed");
+            out->resize(out->size() - m.z.avail_out);
+            return;
+        }
+        case TileCompression::Zstd: {
+            predict_rows(m.padded.data(), tw, th);
+            out->resize(ZSTD_compressBound(n));
+            const std::size_t r = ZSTD_compressCCtx(m.zstd, out->data(), out->size(), m.padded.data(), n, m.effort);
+            if (ZSTD_isError(r)) fail(ErrorKind::Internal, std::string("zstd failed: ") + ZSTD_getErrorName(r));
+            out->resize(r);
+            return;
+        }
+        case TileCompression::Lzw: {
+            predict_rows(m.padded.data(), tw, th);
+            lzw_encode(m.padded.data(), n, out);
+            return;
+        }
+        case TileCompression::None: {
+            out->assign(m.padded.begin(), m.padded.end());
+            return;
+        }
+    }
+}
+
+std::vector<std::uint8_t> jpeg_tables(const TiffWriterOptions& opt) {
+    std::vector<std::uint8_t> out;
+    JpegState s{};
+    jpeg_init_state(&s, opt, &out);
+    const bool ok = jpeg_guard(&s, jpeg_tables_body);
+    jpeg_destroy_compress(&s.c);
+    if (!ok) fail(ErrorKind::Internal, std::string("JPEG tables failed: ") + s.err.message);
+    return out;
+}
+
+// ---- LZW ----------------------------------------------------------------------------------
+
+void lzw_encode(const std::uint8_t* data, std::size_t n, std::vector<std::uint8_t>* out) {
+    constexpr std::uint32_t kClear = 256, kEoi = 257, kFirst = 258, kCodeMax = 4095;
+    // (prefix code, byte) -> code, valid when the stamp in the top bits matches; bumping the
+    // stamp clears the table in O(1).
+    thread_local std::vector<std::uint32_t> table;
+    thread_local std::uint32_t stamp = 0;
+    if (table.empty()) table.assign(4096u * 256u, 0u);
+    auto clear_table = [&] {
+        if (++stamp >= (1u << 20)) {
+            std::fill(table.begin(), table.end(), 0u);
+            stamp = 1;
+        }
+    };
+    clear_table();
+    out->clear();
+    out->reserve(n / 2 + 16);
+    std::uint64_t acc = 0;
+    int nacc = 0;
+    int nbits = 9;
+    std::uint32_t maxcode = 511, free_ent = kFirst;
+    auto put = [&](std::uint32_t code) {
+        acc = (acc << nbits) | code;
+        nacc += nbits;
+        while (nacc >= 8) {
+            out->push_back(static_cast<std::uint8_t>(acc >> (nacc - 8)));
+            nacc -= 8;
+        }
+        acc &= (std::uint64_t{1} << nacc) - 1;
+    };
+    put(kClear);
+    if (n > 0) {
+        std::uint32_t ent = data[0];
+        for (std::size_t i = 1; i < n; ++i) {
+            const std::uint32_t c = data[i];
+            std::uint32_t& slot = table[ent * 256u + c];
+            if ((slot >> 12) == stamp) {
+                ent = slot & 0xfffu;
+                continue;
+            }
+            put(ent);
+            ent = c;
+            slot = (stamp << 12) | free_ent;
+            ++free_ent;
+            if (free_ent == kCodeMax - 1) {
+                put(kClear);
+                clear_table();
+                free_ent = kFirst;
+                nbits = 9;
+                maxcode = 511;
+            } else if (free_ent > maxcode) {
+                ++nbits;
+                maxcode = (1u << nbits) - 1;
+            }
+        }
+        put(ent);
+        ++free_ent;
+        if (free_ent == kCodeMax - 1) {
+            put(kClear);
+            nbits = 9;
+        } else if (free_ent > maxcode) {
+            ++nbits;
+        }
+    }
+    put(kEoi);
+    if (nacc > 0) out->push_back(static_cast<std::uint8_t>(acc << (8 - nacc)));
+}
+
+// ---- the file -------------------------------------------------------------------------------
+
+namespace {
+
+std::string version_xy() {
+    const std::string v = VAHANORM_VERSION;
+    const auto a = v.find('.');
+    if (a == std::string::npos) return v;
+    const auto b = v.find('.', a + 1);
+    return b == std::string::npos ? v : v.substr(0, b);
+}
+
+// MPP with at least 4 decimals (Aperio style), more when needed to keep the value.
+std::string format_mpp(double mpp) {
+    char buf[64];
+    for (int d = 4; d <= 10; ++d) {
+        std::snprintf(buf, sizeof buf, "%.*f", d, mpp);
+        if (std::fabs(std::strtod(buf, nullptr) - mpp) <= 1e-12 * std::max(1.0, mpp)) break;
+    }
+    return buf;
+}
+
+std::string codec_label(const TiffWriterOptions& o) {
+    switch (o.compression) {
+        case TileCompression::Jpeg: return "JPEG/YCbCr Q=" + std::to_string(o.quality);
+        case TileCompression::Deflate: return "Deflate/RGB";
+        case TileCompression::Zstd: return "ZSTD/RGB";
+        case TileCompression::Lzw: return "LZW/RGB";
+        case TileCompression::None: return "Raw/RGB";
+    }
+    return "";
+}
+
+struct Scratch {
+    int fd = -1;
+    std::uint64_t size = 0;
+    std::vector<std::uint64_t> offset;
+    std::vector<std::uint32_t> length;
+    std::vector<bool> present;
+};
+
+std::string errno_text() { return std::strerror(errno); }
+
+}  // namespace
+
+struct TiffPyramidFile::Impl {
+    std::string path;
+    TiffWriterOptions opt;
+    std::vector<LevelSize> levels;
+    TiffHandle tif;
+    std::vector<Scratch> scratch;  // index = level; [0] unused
+    std::vector<std::uint8_t> tables;
+    std::uint64_t bytes = 0;
+    std::uint64_t level0_tiles = 0, level0_written = 0;
+    bool finished = false;
+
+    ~Impl() {
+        for (Scratch& s : scratch)
+            if (s.fd >= 0) ::close(s.fd);
+    }
+
+    [[noreturn]] void tiff_fail(const std::string& what) const {
+        std::string e = tif.error();
+        if (e.find("Maximum TIFF file size exceeded") != std::string::npos ||
+            e.find("exceeded") != std::string::npos)
+            e += "; write BigTIFF (--bigtiff)";
+        fail(ErrorKind::Output, path + ": " + what + (e.empty() ? "" : " (" + e + ")"));
+    }
+
+    std::string aperio_meta() const {
+        std::string s;
+        if (opt.objective_power > 0) s += "|AppMag = " + std::to_string(std::llround(opt.objective_power));
+        if (opt.mpp_x > 0) s += "|MPP = " + format_mpp(opt.mpp_x);
+        return s;
+    }
+
+    std::string aperio_head() const { return "Aperio Image Library " + opt.description_name + " " + version_xy(); }
+
+    std::string description(int level) const {
+        const LevelSize& l0 = levels[0];
+        const std::string W = std::to_string(l0.width), H = std::to_string(l0.height);
+        const TileGrid g = tile_grid(l0, opt.tile_size);
+        if (opt.format == SlideFormat::Svs) {
+            std::string d = aperio_head() + "\r\n" + W + "x" + H + " [0,0 " + W + "x" + H + "] (" +
+                            std::to_string(g.tile_w) + "x" + std::to_string(g.tile_h) + ")";
+            if (level > 0)
+                d += " -> " + std::to_string(levels[static_cast<std::size_t>(level)].width) + "x" +
+                     std::to_string(levels[static_cast<std::size_t>(level)].height);
+            return d + " " + codec_label(opt) + aperio_meta();
+        }
+        if (opt.format == SlideFormat::Ome && level == 0) return ome_xml();
+        return std::string();
+    }
+
+    std::string ome_xml() const {
+        const LevelSize& l0 = levels[0];
+        std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+                        "<OME xmlns=\"http://www.openmicroscopy.org/Schemas/OME/2016-06\" "
+                        "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+                        "xsi:schemaLocation=\"http://www.openmicroscopy.org/Schemas/OME/2016-06 "
+                        "http://www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd\" Creator=\"vahanorm " VAHANORM_VERSION
+                        "\">";
+        if (opt.objective_power > 0)
+            x += "<Instrument ID=\"Instrument:0\"><Objective ID=\"Objective:0:0\" NominalMagnification=\"" +
+                 std::to_string(opt.objective_power) + "\"/></Instrument>";
+        x += "<Image ID=\"Image:0\" Name=\"normalized\">";
+        if (opt.objective_power > 0) x += "<InstrumentRef ID=\"Instrument:0\"/><ObjectiveSettings ID=\"Objective:0:0\"/>";
+        x += "<Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" Type=\"uint8\" SizeX=\"" + std::to_string(l0.width) +
+             "\" SizeY=\"" + std::to_string(l0.height) +
+             "\" SizeC=\"3\" SizeZ=\"1\" SizeT=\"1\" Interleaved=\"true\" SignificantBits=\"8\"";
+        if (opt.mpp_x > 0)
+            x += " PhysicalSizeX=\"" + format_mpp(opt.mpp_x) + "\" PhysicalSizeXUnit=\"\xC2\xB5m\" PhysicalSizeY=\"" +
+                 format_mpp(opt.mpp_y > 0 ? opt.mpp_y : opt.mpp_x) + "\" PhysicalSizeYUnit=\"\xC2\xB5m\"";
+        x += "><Channel ID=\"Channel:0:0\" SamplesPerPixel=\"3\"><LightPath/></Channel>"
+             "<TiffData IFD=\"0\" PlaneCount=\"1\"/></Pixels></Image></OME>";
+        return x;
+    }
+
+    void set_resolution(std::int64_t w, std::int64_t h) {
+        if (opt.mpp_x <= 0) return;
+        const double mpp_y = opt.mpp_y > 0 ? opt.mpp_y : opt.mpp_x;
+        const double dx = static_cast<double>(levels[0].width) / static_cast<double>(w);
+        const double dy = static_cast<double>(levels[0].height) / static_cast<double>(h);
+        TIFFSetField(tif.get(), TIFFTAG_XRESOLUTION, 10000.0 / (opt.mpp_x * dx));
+        TIFFSetField(tif.get(), TIFFTAG_YRESOLUTION, 10000.0 / (mpp_y * dy));
+        TIFFSetField(tif.get(), TIFFTAG_RESOLUTIONUNIT, RESUNIT_CENTIMETER);
+    }
+
+    void set_common(std::int64_t w, std::int64_t h, std::uint32_t subfile, const std::string& desc) {
+        TIFF* t = tif.get();
+        TIFFSetField(t, TIFFTAG_SUBFILETYPE, subfile);
+        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, static_cast<std::uint32_t>(w));
+        TIFFSetField(t, TIFFTAG_IMAGELENGTH, static_cast<std::uint32_t>(h));
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
+        TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+        TIFFSetField(t, TIFFTAG_ORIENTATION, ORIENTATION_TOPLEFT);
+        TIFFSetField(t, TIFFTAG_SOFTWARE, "vahanorm " VAHANORM_VERSION);
+        if (!desc.empty()) TIFFSetField(t, TIFFTAG_IMAGEDESCRIPTION, desc.c_str());
+        set_resolution(w, h);
+    }
+
+    // A tiled level whose tiles we encoded ourselves.
+    void setup_tiled(int level) {
+        TIFF* t = tif.get();
+        const LevelSize& l = levels[static_cast<std::size_t>(level)];
+        const TileGrid g = tile_grid(l, opt.tile_size);
+        const std::uint32_t subfile = level > 0 && opt.format != SlideFormat::Svs ? FILETYPE_REDUCEDIMAGE : 0;
+        set_common(l.width, l.height, subfile, description(level));
+        TIFFSetField(t, TIFFTAG_TILEWIDTH, static_cast<std::uint32_t>(g.tile_w));
+        TIFFSetField(t, TIFFTAG_TILELENGTH, static_cast<std::uint32_t>(g.tile_h));
+        TIFFSetField(t, TIFFTAG_COMPRESSION, tiff_compression(opt.compression));
+        if (opt.compression == TileCompression::Jpeg) {
+            TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_YCBCR);
+            const std::uint16_t f = opt.chroma_subsampling ? 2 : 1;
+            TIFFSetField(t, TIFFTAG_YCBCRSUBSAMPLING, f, f);
+            float refbw[6] = {0.0f, 255.0f, 128.0f, 255.0f, 128.0f, 255.0f};
+            TIFFSetField(t, TIFFTAG_REFERENCEBLACKWHITE, refbw);
+            TIFFSetField(t, TIFFTAG_JPEGTABLES, static_cast<std::uint32_t>(tables.size()), tables.data());
+        } else {
+            TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
+            if (uses_predictor(opt.compression)) TIFFSetField(t, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
+        }
+        if (level == 0 && opt.format == SlideFormat::Ome && levels.size() > 1) {
+            std::vector<toff_t> sub(levels.size() - 1, 0);
+            TIFFSetField(t, TIFFTAG_SUBIFD, static_cast<std::uint16_t>(sub.size()), sub.data());
+        }
+    }
+
+    // A stripped image encoded by libtiff (thumbnail, label, macro).
+    void write_stripped(const RgbImage& img, std::uint32_t subfile, const std::string& desc, TileCompression c,
+                        bool resolution) {
+        TIFF* t = tif.get();
+        set_common(img.width, img.height, subfile, desc);
+        if (!resolution) {
+            TIFFUnsetField(t, TIFFTAG_XRESOLUTION);
+            TIFFUnsetField(t, TIFFTAG_YRESOLUTION);
+            TIFFUnsetField(t, TIFFTAG_RESOLUTIONUNIT);
+        }
+        TIFFSetField(t, TIFFTAG_COMPRESSION, tiff_compression(c));
+        std::uint32_t rows = 16;
+        if (c == TileCompression::Jpeg) {
+            TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_YCBCR);
+            TIFFSetField(t, TIFFTAG_YCBCRSUBSAMPLING, 2, 2);
+            TIFFSetField(t, TIFFTAG_JPEGQUALITY, std::clamp(opt.quality, 1, 100));
+            TIFFSetField(t, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
+        } else {
+            TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
+            if (uses_predictor(c)) TIFFSetField(t, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
+            rows = std::max<std::uint32_t>(1, static_cast<std::uint32_t>(65536 / img.stride()));
+        }
+        TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, rows);
+        const std::uint32_t nstrips = (static_cast<std::uint32_t>(img.height) + rows - 1) / rows;
+        std::vector<std::uint8_t> strip;
+        for (std::uint32_t s = 0; s < nstrips; ++s) {
+            const std::uint32_t y0 = s * rows;
+            const std::uint32_t h = std::min<std::uint32_t>(rows, static_cast<std::uint32_t>(img.height) - y0);
+            // libtiff may modify the buffer (predictor): give it a copy.
+            strip.assign(img.pixels.begin() + static_cast<std::ptrdiff_t>(y0 * img.stride()),
+                         img.pixels.begin() + static_cast<std::ptrdiff_t>((y0 + h) * img.stride()));
+            if (TIFFWriteEncodedStrip(t, s, strip.data(), static_cast<tmsize_t>(strip.size())) < 0)
+                tiff_fail("cannot write a strip");
+        }
+        if (!TIFFWriteDirectory(t)) tiff_fail("cannot write a directory");
+    }
+
+    void copy_level(int level) {
+        Scratch& s = scratch[static_cast<std::size_t>(level)];
+        setup_tiled(level);
+        std::vector<std::uint8_t> buf;
+        for (std::size_t i = 0; i < s.offset.size(); ++i) {
+            if (!s.present[i]) fail(ErrorKind::Internal, path + ": level " + std::to_string(level) + " tile missing");
+            buf.resize(s.length[i]);
+            std::size_t got = 0;
+            while (got < buf.size()) {
+                const ssize_t n = ::pread(s.fd, buf.data() + got, buf.size() - got, static_cast<off_t>(s.offset[i] + got));
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) fail(ErrorKind::Output, path + ": cannot read back a scratch file (" + errno_text() + ")");
+                got += static_cast<std::size_t>(n);
+            }
+            if (TIFFWriteRawTile(tif.get(), static_cast<std::uint32_t>(i), buf.data(), static_cast<tmsize_t>(buf.size())) < 0)
+                tiff_fail("cannot write a tile");
+            bytes += buf.size();
+        }
+        if (!TIFFWriteDirectory(tif.get())) tiff_fail("cannot write a directory");
+        ::close(s.fd);
+        s.fd = -1;
+    }
+};
+
+TiffPyramidFile::TiffPyramidFile(const std::string& path, const TiffWriterOptions& opt, std::vector<LevelSize> levels)
+    : impl_(std::make_unique<Impl>()) {
+    Impl& m = *impl_;
+    m.path = path;
+    m.opt = opt;
+    m.levels = std::move(levels);
+    if (m.levels.empty()) fail(ErrorKind::Internal, "pyramid without levels");
+    if (!compression_available(opt.compression))
+        fail(ErrorKind::Usage, std::string("this libtiff cannot write ") + compression_name(opt.compression));
+    for (const LevelSize& l : m.levels)
+        if (l.width <= 0 || l.height <= 0 || l.width > 0xffffffffLL || l.height > 0xffffffffLL)
+            fail(ErrorKind::Output, path + ": level size out of range for TIFF");
+    if (opt.compression == TileCompression::Jpeg) {
+        m.tables = jpeg_tables(opt);
+        if (m.levels[0].width > 65535 || m.levels[0].height > 65535) {
+            // JPEG frames are limited to 65535, but tiles are small: fine.
+        }
+    }
+    m.tif = TiffHandle(path, opt.bigtiff ? "w8" : "w");
+    if (!m.tif.valid()) fail(ErrorKind::Output, path + ": cannot create (" + m.tif.error() + ")");
+    m.scratch.resize(m.levels.size());
+    for (std::size_t k = 1; k < m.levels.size(); ++k) {
+        const std::string sp = path + ".L" + std::to_string(k);
+        Scratch& s = m.scratch[k];
+        s.fd = ::open(sp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (s.fd < 0) fail(ErrorKind::Output, sp + ": cannot create a scratch file (" + errno_text() + ")");
+        ::unlink(sp.c_str());  // gone whatever happens to this process
+        const std::uint64_t tiles = tile_grid(m.levels[k], opt.tile_size).count();
+        s.offset.assign(static_cast<std::size_t>(tiles), 0);
+        s.length.assign(static_cast<std::size_t>(tiles), 0);
+        s.present.assign(static_cast<std::size_t>(tiles), false);
+    }
+    m.level0_tiles = tile_grid(m.levels[0], opt.tile_size).count();
+    m.setup_tiled(0);
+}
+
+TiffPyramidFile::~TiffPyramidFile() = default;
+
+const std::vector<LevelSize>& TiffPyramidFile::levels() const { return impl_->levels; }
+
+std::uint64_t TiffPyramidFile::bytes_written() const { return impl_->bytes; }
+
+void TiffPyramidFile::write_tile(int level, std::uint32_t index, const std::uint8_t* data, std::size_t size) {
+    Impl& m = *impl_;
+    if (level == 0) {
+        if (TIFFWriteRawTile(m.tif.get(), index, const_cast<std::uint8_t*>(data), static_cast<tmsize_t>(size)) < 0)
+            m.tiff_fail("cannot write a tile");
+        m.bytes += size;
+        ++m.level0_written;
+        return;
+    }
+    Scratch& s = m.scratch.at(static_cast<std::size_t>(level));
+    if (index >= s.offset.size()) fail(ErrorKind::Internal, "tile index out of range");
+    std::size_t done = 0;
+    while (done < size) {
+        const ssize_t n = ::pwrite(s.fd, data + done, size - done, static_cast<off_t>(s.size + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) fail(ErrorKind::Output, m.path + ": cannot write a scratch file (" + errno_text() + ")");
+        done += static_cast<std::size_t>(n);
+    }
+    s.offset[index] = s.size;
+    s.length[index] = static_cast<std::uint32_t>(size);
+    s.present[index] = true;
+    s.size += size;
+}
+
+void TiffPyramidFile::finish(const RgbImage& thumbnail, const std::vector<AssociatedImage>& associated) {
+    Impl& m = *impl_;
+    if (m.finished) return;
+    if (m.level0_written != m.level0_tiles) fail(ErrorKind::Internal, m.path + ": level 0 is incomplete");
+    if (!TIFFWriteDirectory(m.tif.get())) m.tiff_fail("cannot write the level-0 directory");
+    const TileCompression lossless_or_jpeg =
+        m.opt.compression == TileCompression::Jpeg ? TileCompression::Jpeg
+                                                  : (m.opt.compression == TileCompression::None ? TileCompression::None
+                                                                                                : TileCompression::Lzw);
+    if (m.opt.format == SlideFormat::Svs && thumbnail.width > 0) {
+        const std::string d = m.aperio_head() + "\r\n" + std::to_string(m.levels[0].width) + "x" +
+                              std::to_string(m.levels[0].height) + " -> " + std::to_string(thumbnail.width) + "x" +
+                              std::to_string(thumbnail.height) + " - " + m.aperio_meta();
+        m.write_stripped(thumbnail, 0, d, lossless_or_jpeg, true);
+    }
+    for (std::size_t k = 1; k < m.levels.size(); ++k) m.copy_level(static_cast<int>(k));
+    if (m.opt.format == SlideFormat::Svs) {
+        for (const AssociatedImage& a : associated) {
+            if (a.image.width <= 0) continue;
+            const bool label = a.name == "label";
+            const std::string d = m.aperio_head() + "\n" + a.name + " " + std::to_string(a.image.width) + "x" +
+                                  std::to_string(a.image.height);
+            m.write_stripped(a.image, label ? FILETYPE_REDUCEDIMAGE : (FILETYPE_REDUCEDIMAGE | 8u), d,
+                             label ? TileCompression::Lzw : TileCompression::Jpeg, false);
+        }
+    }
+    if (!m.tif.close()) m.tiff_fail("cannot close the file");
+    m.finished = true;
+}
+
+}  // namespace vn
