@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tile benchmark (issue: the Vahadane method on tiles). Not a test: figures go to docs/performance.md.
+# Tile benchmark. Not a test: figures go to docs/performance.md.
 #   scripts/bench-tiles.sh [BUILD_DIR]
 # 1. In-memory: per-tile estimation + transform, fixed-model transform, transform throughput
 #    next to memcpy of the same bytes (bench_tiles, crops of real tiles from ../shared/data).
