@@ -8,10 +8,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "app/cuda_plugin.hpp"
 #include "core/error.hpp"
-#ifdef VAHANORM_HAVE_CUDA
-#include "cuda/cuda_backend.hpp"
-#endif
 
 namespace vn::app {
 namespace {
@@ -66,30 +64,28 @@ std::unique_ptr<Backend> make_backend(const GlobalOptions& g) {
     if (d == "cpu") {
         backend = make_cpu_backend(g.threads);
     } else if (d == "auto" || d == "cuda" || d.rfind("cuda:", 0) == 0) {
-#ifdef VAHANORM_HAVE_CUDA
-        const int count = cuda_device_count();
+        std::vector<int> ids = {0};
+        if (d.rfind("cuda:", 0) == 0 && d != "cuda:all") ids = parse_device_list(d.substr(5));
+        std::string why;
+        const CudaPlugin* plugin = load_cuda_plugin(&why);
+        char reason[512] = "";
+        const int count = plugin ? plugin->device_count(reason, sizeof reason) : 0;
+        if (plugin && count == 0) why = reason;
         if (d == "auto" && count == 0) {
-            spdlog::info("device: no usable CUDA device, using the CPU");
+            spdlog::info("device: no usable CUDA device ({}), using the CPU", why);
             backend = make_cpu_backend(g.threads);
         } else {
-            std::vector<int> ids = {0};
+            if (!plugin) fail(ErrorKind::Device, "--device " + d + ": " + why);
             if (d == "cuda:all") {
                 ids.clear();
                 for (int i = 0; i < count; ++i) ids.push_back(i);
-            } else if (d.rfind("cuda:", 0) == 0) {
-                ids = parse_device_list(d.substr(5));
             }
-            backend = make_cuda_backend(ids, g.threads);  // throws Error(Device) when unusable
+            int kind = static_cast<int>(ErrorKind::Device);
+            Backend* b = plugin->make_backend(ids.data(), static_cast<int>(ids.size()), g.threads, reason, sizeof reason,
+                                              &kind);
+            if (!b) fail(static_cast<ErrorKind>(kind), "--device " + d + ": " + reason);
+            backend.reset(b);
         }
-#else
-        if (d == "auto") {
-            spdlog::info("device: this build has no CUDA backend, using the CPU");
-            backend = make_cpu_backend(g.threads);
-        } else {
-            if (d.rfind("cuda:", 0) == 0 && d != "cuda:all") parse_device_list(d.substr(5));
-            fail(ErrorKind::Device, "--device " + d + ": this build of vahanorm has no CUDA backend");
-        }
-#endif
     } else {
         fail(ErrorKind::Usage, "--device: expected cpu, cuda, cuda:N[,M...], cuda:all or auto, got '" + d + "'");
     }
