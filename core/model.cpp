@@ -17,6 +17,14 @@ using nlohmann::json;
 
 constexpr double kPi = 3.14159265358979323846;
 
+// What a model file may hold and still give finite transform constants (make_plan works in
+// float: a ratio of max concentrations or a lambda near 1e308 became inf there, and a max
+// concentration of 1e-320 an infinite scale ratio, written to the report as null). The
+// estimator's percentile histogram spans [2^-12, 2^8]; these bounds are looser.
+constexpr double kMinMaxConc = 1e-4;
+constexpr double kMaxMaxConc = 1e3;
+constexpr double kMaxLambdaConc = 10.0;
+
 double number_at(const json& j, const char* key, const std::string& what) {
     if (!j.contains(key)) fail(ErrorKind::Data, what + ": missing \"" + key + "\"");
     const json& v = j.at(key);
@@ -53,11 +61,21 @@ void validate(const StainModel& m, const std::string& what) {
         const double mc = m.max_conc[k];
         if (!std::isfinite(mc) || !(mc > 0))
             fail(ErrorKind::Data, what + ": max_concentrations must be finite and positive");
+        if (mc < kMinMaxConc || mc > kMaxMaxConc) {
+            char value[32];
+            std::snprintf(value, sizeof value, "%g", mc);
+            fail(ErrorKind::Data, what + ": max_concentrations must be between 0.0001 and 1000, not " + value);
+        }
     }
+    if (!(m.params.lambda_conc >= 0 && m.params.lambda_conc <= kMaxLambdaConc))
+        fail(ErrorKind::Data, what + ": params.lambda_concentration must be between 0 and 10");
     if (m.stain[0][0] < m.stain[1][0])
         fail(ErrorKind::Data, what + ": stain_matrix rows are out of order (row 0, hematoxylin, must have the larger red OD)");
+    // The file may ask for a stricter parallel-stain check than the default, never a laxer one:
+    // "min_stain_angle_deg": 0 let identical stain vectors through.
+    const double min_angle = std::fmax(m.params.min_stain_angle_deg, EstimateParams{}.min_stain_angle_deg);
     const double angle = stain_angle_deg(m);
-    if (!(angle >= m.params.min_stain_angle_deg))
+    if (!(angle >= min_angle))
         fail(ErrorKind::Data, what + ": stain vectors are nearly parallel (" + std::to_string(angle) + " degrees)");
 }
 

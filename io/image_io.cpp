@@ -360,6 +360,10 @@ void png_header_body(PngReader* r) {
     png_set_user_limits(r->png, r->user_limit, r->user_limit);
     png_set_chunk_cache_max(r->png, 1000);              // ancillary chunks kept
     png_set_chunk_malloc_max(r->png, 16u * 1024 * 1024);  // largest ancillary chunk read
+    // Skip every ancillary chunk but tRNS unread: none changes the decoded samples, and libpng
+    // reports an oversized one only as a benign error (a warning), then allocates and zeroes a
+    // buffer of the claimed size: a 1 KB file with a tEXt chunk claiming 2 GB took 2 GB.
+    png_set_keep_unknown_chunks(r->png, PNG_HANDLE_CHUNK_NEVER, nullptr, -1);
     png_set_read_fn(r->png, r, png_read_fn);
     png_read_info(r->png, r->info);
     png_get_IHDR(r->png, r->info, &r->width, &r->height, &r->bit_depth, &r->color_type, &r->interlace, nullptr,
@@ -1040,6 +1044,19 @@ bool tiff_direct_ok(const TiffFields& f, SampleLayout* layout) {
     return true;
 }
 
+// libtiff sizes the strip (tile) offset arrays to what the image needs when the file's are
+// too short ("tag ignored"), and reads a strip whose byte count is 0 as a success without
+// touching the buffer: a 32x32 TIFF whose height was raised to 100000 decoded "successfully"
+// into rows repeated from the last real strip. Every strip or tile must have data.
+void tiff_check_striles(TIFF* tif, const TiffIo& io) {
+    const bool tiled = TIFFIsTiled(tif) != 0;
+    const std::uint32_t n = tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif);
+    for (std::uint32_t s = 0; s < n; ++s)
+        if (TIFFGetStrileByteCount(tif, s) == 0)
+            input_error(io.path, std::string("cannot decode TIFF: ") + (tiled ? "tile " : "strip ") + std::to_string(s) +
+                                     " of " + std::to_string(n) + " has no data (truncated or corrupt file)");
+}
+
 void tiff_read_direct(TIFF* tif, const TiffIo& io, const SampleLayout& layout, RgbImage& image) {
     const auto width = static_cast<std::size_t>(image.width);
     const std::size_t row_bytes = width * static_cast<std::size_t>(layout.channels) * static_cast<std::size_t>(layout.bits / 8);
@@ -1093,6 +1110,7 @@ RgbImage read_tiff(const std::string& path, Fd& fd, ImageInfo* info, const ReadO
 
     const TiffFields f = tiff_fields(tif.get());
     check_dimensions(path, f.width, f.height, options);
+    tiff_check_striles(tif.get(), io);
     RgbImage image(static_cast<int>(f.width), static_cast<int>(f.height));
     SampleLayout layout;
     if (tiff_direct_ok(f, &layout))

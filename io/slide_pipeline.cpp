@@ -331,6 +331,11 @@ private:
 // ---- detection --------------------------------------------------------------------------------
 
 bool is_slide(const std::string& path) {
+    // Only a regular file can be a slide. OpenSlide opens whatever it is given, and opening a
+    // FIFO blocks until a writer comes: `vahanorm apply fifo.png` hung forever. The tile reader
+    // refuses anything else with a clear message ("not a regular file", "is a directory").
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
     const char* vendor = openslide_detect_vendor(path.c_str());
     if (!vendor) return false;
     if (std::strcmp(vendor, "generic-tiff") != 0) return true;
