@@ -444,10 +444,30 @@ std::string png_conversion(const PngReader& r) {
     return join(parts);
 }
 
+// Deflate expands at most 1032:1 (a 258-byte match coded in 2 bits), so the filtered pixel
+// rows of a PNG need at least 1/1032 of their size in the file. Checked before any allocation:
+// a 69-byte PNG claiming 20000x20000 16-bit RGBA made the reader allocate and zero 4.3 GB
+// (the image and the interlace buffer) before libpng found that there was no data.
+void check_png_data_size(const std::string& path, int fd, std::uint32_t width, std::uint32_t height, int bit_depth,
+                         int color_type) {
+    const int channels = color_type == 2 ? 3 : color_type == 4 ? 2 : color_type == 6 ? 4 : 1;
+    const auto row_bits = static_cast<unsigned long long>(width) * static_cast<unsigned>(bit_depth) *
+                          static_cast<unsigned>(channels);
+    const long double filtered = static_cast<long double>((row_bits + 7) / 8 + 1) * static_cast<long double>(height);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return;  // libpng will tell
+    if (static_cast<long double>(st.st_size) * 1032.0L < filtered)
+        input_error(path, "cannot decode PNG: " + std::to_string(st.st_size) + " bytes cannot hold a " +
+                              std::to_string(width) + "x" + std::to_string(height) + " image (truncated?)");
+}
+
 RgbImage read_png(const std::string& path, Fd& fd, const Header& header, ImageInfo* info, const ReadOptions& options) {
     // The IHDR is the first chunk: refuse absurd sizes before libpng even starts.
-    if (header.size >= 24 && std::memcmp(header.bytes + 12, "IHDR", 4) == 0)
+    if (header.size >= 26 && std::memcmp(header.bytes + 12, "IHDR", 4) == 0) {
         check_dimensions(path, be32(header.bytes + 16), be32(header.bytes + 20), options);
+        check_png_data_size(path, fd.get(), be32(header.bytes + 16), be32(header.bytes + 20), header.bytes[24],
+                            header.bytes[25]);
+    }
 
     StdioFile file(fdopen_or_fail(fd, "rb", path, ErrorKind::Input));
     PngReader r;
