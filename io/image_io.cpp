@@ -851,6 +851,11 @@ void install_tiff_handlers() {
     });
 }
 
+// Also when the program starts, not only at the first tile read: libtiff calls made through
+// OpenSlide (slides) otherwise print with libtiff's default handler straight to stderr, beside
+// the log ("x.tif: Invalid tile byte count for tile 8. Expected 768, got 1024.").
+[[maybe_unused]] const bool g_tiff_handlers_at_start = (install_tiff_handlers(), true);
+
 // One open TIFF: the file descriptor, what went wrong, and the per-handle handlers' target.
 struct TiffIo {
     int fd = -1;
