@@ -61,7 +61,8 @@ seeds=$build/seeds
 rm -rf "$seeds"
 "$build/tests/fuzz/vn_make_samples" seeds "$seeds"
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1}
+# A 64 MiB quarantine: with the default, freed 48 MiB images pile up and the RSS passes 2 GiB.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1:quarantine_size_mb=64}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 run_target() {
@@ -95,7 +96,7 @@ for t in "${targets[@]}"; do
     failed+=("$t")
     echo "   $t: FOUND SOMETHING (exit $rc); log $log, inputs in $build/artifacts/$t/:"
     grep -E '^(==[0-9]+==ERROR|SUMMARY|vahanorm fuzz: BUG|ALARM|.*-timeout|.*out-of-memory)' "$log" | head -5 | sed 's/^/      /' || true
-    ls "$build/artifacts/$t/" | sed 's/^/      /' || true
+    find "$build/artifacts/$t/" -type f -printf "      %f\n" || true
   fi
 done
 if ((${#failed[@]})); then

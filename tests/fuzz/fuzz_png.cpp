@@ -1,0 +1,9 @@
+// libFuzzer target: vn::read_image on PNG input (chunk CRCs fixed, written to an in-memory file).
+#include <cstddef>
+#include <cstdint>
+
+#include "tests/fuzz/fuzz_entry.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    return vn::fuzz::run_one(vn::fuzz::Target::Png, data, size);
+}
