@@ -13,6 +13,7 @@
 // without a handle in a thread_local string. Nothing else here is global; readers and writers
 // may run in several threads at once.
 #include "io/image_io.hpp"
+#include "io/jpeg_error.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -581,46 +582,6 @@ void write_png(const std::string& path, const std::string& temp, RgbView image) 
 }
 
 // ================================== JPEG =====================================================
-
-struct JpegError {
-    jpeg_error_mgr pub;  // first: libjpeg hands us a jpeg_error_mgr*
-    std::jmp_buf jmp;
-    char message[JMSG_LENGTH_MAX + 64];
-    int saved_errno;
-};
-
-[[noreturn]] void jpeg_fail_with(j_common_ptr cinfo, const char* msg) {
-    auto* err = reinterpret_cast<JpegError*>(cinfo->err);
-    std::snprintf(err->message, sizeof err->message, "%s", msg);
-    std::longjmp(err->jmp, 1);
-}
-
-[[noreturn]] void jpeg_on_error(j_common_ptr cinfo) {
-    auto* err = reinterpret_cast<JpegError*>(cinfo->err);
-    err->saved_errno = errno;
-    char buffer[JMSG_LENGTH_MAX];
-    (*cinfo->err->format_message)(cinfo, buffer);
-    jpeg_fail_with(cinfo, buffer);
-}
-
-// Warnings (level -1) mean corrupt data, e.g. JWRN_JPEG_EOF on a truncated file, after which
-// libjpeg would go on with gray filler pixels: fatal here. Trace messages are ignored.
-void jpeg_on_message(j_common_ptr cinfo, int msg_level) {
-    if (msg_level >= 0) return;
-    if (cinfo->err->msg_code == JWRN_JFIF_MAJOR) return;  // an unknown JFIF version is harmless
-    jpeg_on_error(cinfo);
-}
-
-void jpeg_quiet_output(j_common_ptr) {}
-
-void jpeg_init_error(JpegError* err) {
-    jpeg_std_error(&err->pub);
-    err->pub.error_exit = jpeg_on_error;
-    err->pub.emit_message = jpeg_on_message;
-    err->pub.output_message = jpeg_quiet_output;
-    err->saved_errno = 0;
-    err->message[0] = '\0';
-}
 
 // Progressive JPEGs with absurd scan counts can take forever to decode (libjpeg-turbo's
 // advice): refuse them.

@@ -1,4 +1,5 @@
 #include "io/slide_tiff_reader.hpp"
+#include "io/jpeg_error.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -26,38 +27,15 @@
 namespace vn {
 namespace {
 
-// ---- libjpeg with setjmp error handling (no C++ objects live across setjmp) ----------------
-
-struct JpegError {
-    jpeg_error_mgr pub;
-    std::jmp_buf jump;
-    char message[JMSG_LENGTH_MAX];
-};
-
-void jpeg_fail(j_common_ptr c) {
-    auto* e = reinterpret_cast<JpegError*>(c->err);
-    (*c->err->format_message)(c, e->message);
-    std::longjmp(e->jump, 1);
-}
-
-// Corrupt-data warnings (premature end, hit marker, bad Huffman code) would leave grey blocks in
-// the output: they are errors here. Extraneous bytes before a marker lose no data.
-void jpeg_message(j_common_ptr c, int level) {
-    if (level < 0 && c->err->msg_code != JWRN_EXTRANEOUS_DATA) jpeg_fail(c);
-}
-
 // Decodes one JPEG tile of exactly w x h into out (rows of `stride` bytes). The colour space
 // comes from Photometric, as OpenSlide takes it: YCbCr is converted, RGB is taken as is.
 bool decode_jpeg_tile(const std::uint8_t* tables, std::size_t ntables, const std::uint8_t* data, std::size_t n,
                       bool ycbcr, JDIMENSION w, JDIMENSION h, std::uint8_t* out, std::size_t stride, char* msg) {
     jpeg_decompress_struct cinfo;
     JpegError err;
-    cinfo.err = jpeg_std_error(&err.pub);
-    err.pub.error_exit = jpeg_fail;
-    err.pub.emit_message = jpeg_message;
-    err.message[0] = '\0';
-    if (setjmp(err.jump)) {
-        std::snprintf(msg, JMSG_LENGTH_MAX, "%s", err.message);
+    cinfo.err = jpeg_init_error(&err);
+    if (setjmp(err.jmp)) {
+        std::snprintf(msg, kJpegMessageMax, "%s", err.message);
         jpeg_destroy_decompress(&cinfo);
         return false;
     }
@@ -265,7 +243,7 @@ private:
             if (n == 0) corrupt(index, "the file ends inside the tile: truncated?");
             got += static_cast<std::size_t>(n);
         }
-        char msg[JMSG_LENGTH_MAX];
+        char msg[kJpegMessageMax];
         if (!decode_jpeg_tile(L_.jpeg_tables.data(), L_.jpeg_tables.size(), raw.data(), raw.size(),
                               L_.photometric == PHOTOMETRIC_YCBCR, L_.tile_w, L_.tile_h, out,
                               static_cast<std::size_t>(L_.tile_w) * 3u, msg))

@@ -1,4 +1,5 @@
 #include "io/tiff_writer.hpp"
+#include "io/jpeg_error.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -110,20 +111,6 @@ bool needs_bigtiff(const std::vector<LevelSize>& levels, TileCompression c) {
 
 namespace {
 
-struct JpegError {
-    jpeg_error_mgr pub;
-    std::jmp_buf jump;
-    char message[JMSG_LENGTH_MAX];
-};
-
-void jpeg_fail(j_common_ptr c) {
-    auto* e = reinterpret_cast<JpegError*>(c->err);
-    (*c->err->format_message)(c, e->message);
-    std::longjmp(e->jump, 1);
-}
-
-void jpeg_silent(j_common_ptr, int) {}
-
 // A libjpeg destination that appends to a std::vector.
 struct VectorDest {
     jpeg_destination_mgr pub;
@@ -198,16 +185,13 @@ void jpeg_tile_body(JpegState* s) {
 void jpeg_tables_body(JpegState* s) { jpeg_write_tables(&s->c); }
 
 bool jpeg_guard(JpegState* s, void (*body)(JpegState*)) {
-    if (setjmp(s->err.jump)) return false;
+    if (setjmp(s->err.jmp)) return false;
     body(s);
     return true;
 }
 
 void jpeg_init_state(JpegState* s, const TiffWriterOptions& opt, std::vector<std::uint8_t>* out) {
-    s->c.err = jpeg_std_error(&s->err.pub);
-    s->err.pub.error_exit = jpeg_fail;
-    s->err.pub.emit_message = jpeg_silent;
-    s->err.message[0] = '\0';
+    s->c.err = jpeg_init_error(&s->err);
     s->dest.out = out;
     s->size = opt.tile_size;
     s->quality = std::clamp(opt.quality, 1, 100);
