@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -72,7 +73,10 @@ std::vector<InputPlan> plan_outputs(const ApplyOptions& o) {
         p.input = in;
         struct stat st {};
         if (::stat(in.c_str(), &st) != 0) {
-            p.error = in + ": " + std::strerror(errno);
+            // Worded like the image reader's messages: "no such file", "permission denied".
+            std::string why = errno == ENOENT ? "no such file" : std::strerror(errno);
+            if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+            p.error = in + ": " + why;
             p.error_code = kExitInput;
         } else if (S_ISDIR(st.st_mode)) {
             p.error = in + ": is a directory (give the files, e.g. " + in + "/*.png)";
