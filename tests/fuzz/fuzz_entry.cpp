@@ -138,7 +138,7 @@ int run_model(const std::uint8_t* data, std::size_t size, bool* accepted) {
     }
     if (!same_model(m, again)) bug("model changed in a to_json round trip", round);
     // An accepted model is usable as a source and as a target: the transform's constants are
-    // finite (UBSan also checks the double-to-float conversions on the way).
+    // finite (make_plan works in float, where an out-of-range double becomes inf).
     const StainModel ref = builtin_reference();
     for (const TransformPlan& plan : {make_plan(m, ref), make_plan(ref, m)}) {
         const px::Solver<float>& sv = plan.solver;
@@ -196,7 +196,7 @@ int run_image(Target t, const std::uint8_t* data, std::size_t size, bool* accept
     if (image.pixel_count() > kMaxPixels) bug("image over the pixel limit accepted", dims);
     if (image.pixels.size() != image.pixel_count() * 3u) bug("pixel buffer size mismatch", dims);
     if (info.width != image.width || info.height != image.height) bug("ImageInfo disagrees with the image", dims);
-    // Touch every byte, so that uninitialised or out-of-bounds pixels would show.
+    // Read every byte: a buffer shorter than it claims shows under ASan.
     unsigned sum = 0;
     for (std::uint8_t v : image.pixels) sum += v;
     volatile unsigned sink = sum;
