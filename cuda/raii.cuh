@@ -26,15 +26,26 @@ private:
     int previous_ = 0;
 };
 
-// Device memory of `count` elements of T (uninitialised), on the current device.
-template <typename T>
-class DeviceBuffer {
+// Memory of `count` elements of T (uninitialised) from one CUDA allocator: the owner of
+// device memory (cudaMalloc) and of page-locked host memory (cudaMallocHost), the only host
+// memory that DMA copies run asynchronously from.
+struct DeviceAllocator {
+    static void allocate(void** p, std::size_t bytes) { VN_CUDA_CHECK(cudaMalloc(p, bytes)); }
+    static void release(void* p) noexcept { (void)cudaFree(p); }
+};
+struct PinnedAllocator {
+    static void allocate(void** p, std::size_t bytes) { VN_CUDA_CHECK(cudaMallocHost(p, bytes)); }
+    static void release(void* p) noexcept { (void)cudaFreeHost(p); }
+};
+
+template <typename T, typename Allocator>
+class CudaBuffer {
 public:
-    DeviceBuffer() = default;
-    explicit DeviceBuffer(std::size_t count) { reset(count); }
-    ~DeviceBuffer() { release(); }
-    DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
-    DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    CudaBuffer() = default;
+    explicit CudaBuffer(std::size_t count) { reset(count); }
+    ~CudaBuffer() { release(); }
+    CudaBuffer(CudaBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+    CudaBuffer& operator=(CudaBuffer&& o) noexcept {
         if (this != &o) {
             release();
             ptr_ = std::exchange(o.ptr_, nullptr);
@@ -42,15 +53,15 @@ public:
         }
         return *this;
     }
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    CudaBuffer(const CudaBuffer&) = delete;
+    CudaBuffer& operator=(const CudaBuffer&) = delete;
 
     // Drops the contents and allocates `count` elements.
     void reset(std::size_t count) {
         release();
         if (count == 0) return;
         void* p = nullptr;
-        VN_CUDA_CHECK(cudaMalloc(&p, count * sizeof(T)));
+        Allocator::allocate(&p, count * sizeof(T));
         ptr_ = static_cast<T*>(p);
         count_ = count;
     }
@@ -64,7 +75,7 @@ public:
 
 private:
     void release() noexcept {
-        if (ptr_) (void)cudaFree(ptr_);
+        if (ptr_) Allocator::release(ptr_);
         ptr_ = nullptr;
         count_ = 0;
     }
@@ -72,49 +83,12 @@ private:
     std::size_t count_ = 0;
 };
 
-// Page-locked host memory (cudaMallocHost): the only host memory DMA copies run asynchronously from.
+// Device memory, on the current device.
 template <typename T>
-class PinnedBuffer {
-public:
-    PinnedBuffer() = default;
-    explicit PinnedBuffer(std::size_t count) { reset(count); }
-    ~PinnedBuffer() { release(); }
-    PinnedBuffer(PinnedBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
-    PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
-        if (this != &o) {
-            release();
-            ptr_ = std::exchange(o.ptr_, nullptr);
-            count_ = std::exchange(o.count_, 0);
-        }
-        return *this;
-    }
-    PinnedBuffer(const PinnedBuffer&) = delete;
-    PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-
-    void reset(std::size_t count) {
-        release();
-        if (count == 0) return;
-        void* p = nullptr;
-        VN_CUDA_CHECK(cudaMallocHost(&p, count * sizeof(T)));
-        ptr_ = static_cast<T*>(p);
-        count_ = count;
-    }
-    T* reserve(std::size_t count) {
-        if (count > count_) reset(count + count / 4);
-        return ptr_;
-    }
-    T* get() const { return ptr_; }
-    std::size_t size() const { return count_; }
-
-private:
-    void release() noexcept {
-        if (ptr_) (void)cudaFreeHost(ptr_);
-        ptr_ = nullptr;
-        count_ = 0;
-    }
-    T* ptr_ = nullptr;
-    std::size_t count_ = 0;
-};
+using DeviceBuffer = CudaBuffer<T, DeviceAllocator>;
+// Page-locked host memory.
+template <typename T>
+using PinnedBuffer = CudaBuffer<T, PinnedAllocator>;
 
 // A non-blocking stream on the current device.
 class Stream {
