@@ -3,6 +3,7 @@
 option(VAHANORM_BUILD_IO "Build the image and slide I/O (needs libpng, libjpeg, libtiff, OpenSlide)" ON)
 option(VAHANORM_BUILD_APP "Build the vahanorm command-line tool (needs the I/O, CLI11, spdlog)" ON)
 option(VAHANORM_BUILD_TESTS "Build the tests (needs Catch2 v2)" ON)
+option(VAHANORM_BUILD_PYTHON "Build the Python module vahanorm._core (needs nanobind; pip install ./python sets it)" OFF)
 option(VAHANORM_WERROR "Treat compiler warnings as errors" OFF)
 option(VAHANORM_NATIVE "Tune for this machine's CPU (-march=native); off for portable binaries" OFF)
 set(VAHANORM_SANITIZE "" CACHE STRING "Sanitizers to build with, e.g. address,undefined")
@@ -20,6 +21,9 @@ set(CMAKE_EXPORT_COMPILE_COMMANDS ON)
 
 if(VAHANORM_BUILD_APP AND NOT VAHANORM_BUILD_IO)
   message(FATAL_ERROR "VAHANORM_BUILD_APP needs VAHANORM_BUILD_IO")
+endif()
+if(VAHANORM_BUILD_PYTHON AND NOT VAHANORM_BUILD_IO)
+  message(FATAL_ERROR "VAHANORM_BUILD_PYTHON needs VAHANORM_BUILD_IO")
 endif()
 
 # Warnings for our own C++ code; nvcc gets its own set in cuda/ (generator expressions keep

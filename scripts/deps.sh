@@ -6,7 +6,7 @@ packages=(
   libopenslide-dev libtiff-dev libpng-dev libjpeg-dev zlib1g-dev libzstd-dev
   libcli11-dev libspdlog-dev catch2 nlohmann-json3-dev
   # used by the tests and benchmarks only
-  python3 python3-numpy python3-openslide python3-tifffile libvips-tools libtiff-tools
+  python3 python3-numpy python3-openslide python3-venv python3-dev python3-tifffile libvips-tools libtiff-tools
   slurmctld slurmd slurm-client munge hyperfine bc time
 )
 missing=()

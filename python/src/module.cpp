@@ -1,0 +1,785 @@
+// vahanorm._core: the compiled core and io of vahanorm for Python (nanobind). The package's
+// Python modules (python/vahanorm/) only shape arguments and results; every pixel and every
+// model goes through the same C++ as the vahanorm command line.
+//
+// Models cross this boundary as the JSON text of the model file (core/model.hpp), so a model
+// made here, by the CLI or by hand is validated by one function with one set of messages.
+// The GIL is released while the core runs. No thread is started at import: a Normalizer makes
+// its backend (and so its thread pool) on first use, and makes a new one in a forked child.
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+#include <nlohmann/json.hpp>
+
+#include "app/exit_codes.hpp"
+#include "app/report.hpp"
+#include "core/atomic_file.hpp"
+#include "core/backend.hpp"
+#include "core/error.hpp"
+#include "core/estimate.hpp"
+#include "core/model.hpp"
+#include "core/sha256.hpp"
+#include "core/transform.hpp"
+#include "cuda/plugin.hpp"
+#include "io/image_io.hpp"
+#include "io/slide_pipeline.hpp"
+#include "io/tiff_writer.hpp"
+
+namespace nb = nanobind;
+using json = nlohmann::json;
+
+namespace vn::py {
+namespace {
+
+// ---- errors ------------------------------------------------------------------------------------
+
+// The Python exception class for each ErrorKind (vahanorm/_errors.py registers them).
+PyObject* g_error_classes[7] = {};
+
+void translate_error(const std::exception_ptr& p, void*) {
+    try {
+        std::rethrow_exception(p);
+    } catch (const Error& e) {
+        const int k = static_cast<int>(e.kind());
+        PyObject* cls = k >= 0 && k < 7 && g_error_classes[k] ? g_error_classes[k] : PyExc_RuntimeError;
+        PyErr_SetString(cls, e.what());
+    }
+}
+
+// ---- pixels ------------------------------------------------------------------------------------
+
+using AnyArray = nb::ndarray<nb::ro, nb::device::cpu>;
+
+std::string dtype_name(nb::dlpack::dtype d) {
+    const char* kind = "?";
+    switch (static_cast<nb::dlpack::dtype_code>(d.code)) {
+        case nb::dlpack::dtype_code::Int: kind = "int"; break;
+        case nb::dlpack::dtype_code::UInt: kind = "uint"; break;
+        case nb::dlpack::dtype_code::Float: kind = "float"; break;
+        case nb::dlpack::dtype_code::Bool: return "bool";
+        case nb::dlpack::dtype_code::Complex: kind = "complex"; break;
+        default: break;
+    }
+    return kind + std::to_string(d.bits);
+}
+
+std::string shape_text(const AnyArray& a) {
+    std::string s = "(";
+    for (std::size_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+    return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// One image of an array: byte strides may be anything numpy allows (negative, zero, > the row).
+struct Layout {
+    const std::uint8_t* data = nullptr;
+    int height = 0, width = 0, channels = 3;
+    std::int64_t sy = 0, sx = 0, sc = 0;
+
+    // Rows of packed RGB pixels: usable in place, no copy.
+    bool packed_rgb() const {
+        return channels == 3 && sc == 1 && sx == 3 && sy >= 3 * static_cast<std::int64_t>(width);
+    }
+};
+
+// Checks an (H, W, 3|4) image or an (N, H, W, 3|4) batch; `what` names it in messages.
+void check_pixels(const AnyArray& a, std::size_t ndim, const char* what) {
+    const char* expected = ndim == 3 ? "(H, W, 3) or (H, W, 4)" : "(N, H, W, 3) or (N, H, W, 4)";
+    if (a.dtype() != nb::dtype<std::uint8_t>() || a.ndim() != ndim || (a.shape(ndim - 1) != 3 && a.shape(ndim - 1) != 4))
+        fail(ErrorKind::Usage, std::string(what) + ": expected uint8 pixels of shape " + expected + ", got " +
+                                   dtype_name(a.dtype()) + " " + shape_text(a));
+    for (std::size_t i = 0; i + 1 < ndim; ++i) {
+        if (a.shape(i) == 0) fail(ErrorKind::Usage, std::string(what) + ": empty array " + shape_text(a));
+        if (a.shape(i) > static_cast<std::size_t>(INT_MAX))
+            fail(ErrorKind::Usage, std::string(what) + ": too large " + shape_text(a));
+    }
+}
+
+Layout layout_of(const AnyArray& a, std::size_t index) {
+    const std::size_t off = a.ndim() == 4 ? 1 : 0;
+    Layout l;
+    l.data = static_cast<const std::uint8_t*>(a.data()) + (off ? static_cast<std::int64_t>(index) * a.stride(0) : 0);
+    l.height = static_cast<int>(a.shape(off));
+    l.width = static_cast<int>(a.shape(off + 1));
+    l.channels = static_cast<int>(a.shape(off + 2));
+    l.sy = a.stride(off);
+    l.sx = a.stride(off + 1);
+    l.sc = a.stride(off + 2);
+    return l;
+}
+
+// Colour c with alpha a over white, rounded: the same arithmetic as the tile readers'
+// RGBA compositing (io/image_io.cpp, over_white8), so an RGBA array gives what its PNG gives.
+inline std::uint8_t over_white8(std::uint32_t c, std::uint32_t a) {
+    return static_cast<std::uint8_t>((c * a + 255u * (255u - a) + 127u) / 255u);
+}
+
+// The image as packed RGB rows: in place when it already is, else copied (and composited).
+struct Pixels {
+    RgbView view;
+    std::vector<std::uint8_t> copy;
+};
+
+Pixels to_rgb(const Layout& l) {
+    Pixels p;
+    if (l.packed_rgb()) {
+        p.view = RgbView{l.data, l.width, l.height, static_cast<std::size_t>(l.sy)};
+        return p;
+    }
+    p.copy.resize(static_cast<std::size_t>(l.width) * static_cast<std::size_t>(l.height) * 3u);
+    std::uint8_t* d = p.copy.data();
+    for (int y = 0; y < l.height; ++y) {
+        const std::uint8_t* row = l.data + y * l.sy;
+        for (int x = 0; x < l.width; ++x, d += 3) {
+            const std::uint8_t* s = row + x * l.sx;
+            if (l.channels == 4) {
+                const std::uint32_t a = s[3 * l.sc];
+                for (int c = 0; c < 3; ++c) d[c] = over_white8(s[c * l.sc], a);
+            } else {
+                for (int c = 0; c < 3; ++c) d[c] = s[c * l.sc];
+            }
+        }
+    }
+    p.view = RgbView{p.copy.data(), l.width, l.height, static_cast<std::size_t>(l.width) * 3u};
+    return p;
+}
+
+using OutArray = nb::ndarray<nb::numpy, std::uint8_t>;
+
+// A new C-contiguous uint8 array of `shape` that owns `buf` (created with new[]).
+OutArray owning_array(std::unique_ptr<std::uint8_t[]> buf, const std::vector<std::size_t>& shape) {
+    std::uint8_t* data = buf.release();
+    nb::capsule owner(data, [](void* q) noexcept { delete[] static_cast<std::uint8_t*>(q); });
+    return OutArray(data, shape.size(), shape.data(), owner);
+}
+
+// ---- backends ----------------------------------------------------------------------------------
+
+std::string module_dir() {
+    Dl_info info{};
+    if (::dladdr(reinterpret_cast<void*>(&module_dir), &info) == 0 || !info.dli_fname) return ".";
+    std::string p = info.dli_fname;
+    const auto slash = p.find_last_of('/');
+    return slash == std::string::npos ? "." : p.substr(0, slash);
+}
+
+struct CudaPlugin {
+    vahanorm_cuda_device_count_fn device_count = nullptr;
+    vahanorm_cuda_make_backend_fn make_backend = nullptr;
+};
+
+// The CUDA backend module, loaded once on the first request for a GPU:
+// $VAHANORM_CUDA_PLUGIN, else libvahanorm-cuda.so beside this extension module.
+const CudaPlugin* load_cuda_plugin(std::string* why) {
+    static std::once_flag once;
+    static CudaPlugin plugin;
+    static const CudaPlugin* loaded = nullptr;
+    static std::string failure;
+    std::call_once(once, [] {
+        const char* env = std::getenv("VAHANORM_CUDA_PLUGIN");
+        const std::string path = env && *env ? std::string(env) : module_dir() + "/libvahanorm-cuda.so";
+        if (::access(path.c_str(), F_OK) != 0) {
+            failure = "this build of vahanorm has no CUDA backend (no " + path + ")";
+            return;
+        }
+        // Never unloaded: backends made by the module live until the process ends.
+        void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!handle) {
+            const char* err = ::dlerror();
+            failure = "cannot load the CUDA backend " + path + ": " + (err ? err : "unknown error");
+            return;
+        }
+        auto abi = reinterpret_cast<vahanorm_cuda_abi_fn>(::dlsym(handle, "vahanorm_cuda_abi"));
+        plugin.device_count = reinterpret_cast<vahanorm_cuda_device_count_fn>(::dlsym(handle, "vahanorm_cuda_device_count"));
+        plugin.make_backend = reinterpret_cast<vahanorm_cuda_make_backend_fn>(::dlsym(handle, "vahanorm_cuda_make_backend"));
+        if (!abi || !plugin.device_count || !plugin.make_backend || abi() != VAHANORM_CUDA_PLUGIN_ABI) {
+            failure = path + ": not a CUDA backend of this vahanorm version";
+            return;
+        }
+        loaded = &plugin;
+    });
+    if (!loaded && why) *why = failure;
+    return loaded;
+}
+
+// "cpu", "cuda", "cuda:N[,M...]", "cuda:all" or "auto", as the CLI's --device; the ids of
+// cuda:N[,M...] (empty for the others).
+std::vector<int> parse_device(const std::string& d) {
+    if (d == "cpu" || d == "auto" || d == "cuda" || d == "cuda:all") return {};
+    if (d.rfind("cuda:", 0) != 0)
+        fail(ErrorKind::Usage, "device: expected cpu, cuda, cuda:N[,M...], cuda:all or auto, got '" + d + "'");
+    std::vector<int> ids;
+    std::stringstream ss(d.substr(5));
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (item.empty() || item.size() > 6 || item.find_first_not_of("0123456789") != std::string::npos) ids.clear();
+        if (item.empty() || item.size() > 6 || item.find_first_not_of("0123456789") != std::string::npos) break;
+        ids.push_back(std::atoi(item.c_str()));
+    }
+    if (ids.empty() || d.back() == ',') fail(ErrorKind::Usage, "device: expected cuda:N[,M...], got " + d);
+    return ids;
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& d, int threads) {
+    std::vector<int> ids = parse_device(d);
+    if (d == "cpu") return make_cpu_backend(threads);
+    if (ids.empty()) ids = {0};
+    std::string why;
+    const CudaPlugin* plugin = load_cuda_plugin(&why);
+    char reason[512] = "";
+    const int count = plugin ? plugin->device_count(reason, sizeof reason) : 0;
+    if (plugin && count == 0) why = reason;
+    if (d == "auto" && count == 0) return make_cpu_backend(threads);
+    if (!plugin) fail(ErrorKind::Device, "device " + d + ": " + why);
+    if (d == "cuda:all") {
+        ids.clear();
+        for (int i = 0; i < count; ++i) ids.push_back(i);
+    }
+    int kind = static_cast<int>(ErrorKind::Device);
+    Backend* b = plugin->make_backend(ids.data(), static_cast<int>(ids.size()), threads, reason, sizeof reason, &kind);
+    if (!b) fail(static_cast<ErrorKind>(kind), "device " + d + ": " + reason);
+    return std::unique_ptr<Backend>(b);
+}
+
+// ---- parameters --------------------------------------------------------------------------------
+
+// Estimation parameters under the model file's names (core/model.cpp, to_json). Unknown
+// names and values out of range are usage errors; the Python side passes only known names.
+EstimateParams params_from_json(const std::string& text) {
+    EstimateParams p;
+    if (text.empty()) return p;
+    const json j = json::parse(text);
+    auto num = [&](const char* key, double lo, double hi) -> std::optional<double> {
+        if (!j.contains(key)) return std::nullopt;
+        const json& v = j.at(key);
+        if (!v.is_number()) fail(ErrorKind::Usage, std::string(key) + ": expected a number");
+        const double x = v.get<double>();
+        if (!(x >= lo && x <= hi))
+            fail(ErrorKind::Usage, std::string(key) + ": " + v.dump() + " is outside [" + json(lo).dump() + ", " +
+                                       json(hi).dump() + "]");
+        return x;
+    };
+    if (auto v = num("seed", 0, 1.8446744073709552e19)) p.seed = j.at("seed").get<std::uint64_t>();
+    if (auto v = num("sample_size", 1000, 100000000)) p.sample_size = static_cast<std::size_t>(*v);
+    if (auto v = num("lambda", 0, 10)) p.lambda = *v;
+    if (auto v = num("lambda_concentration", 0, 10)) p.lambda_conc = *v;
+    if (auto v = num("percentile", 0, 100)) p.percentile = *v;
+    if (auto v = num("min_tissue_pixels", 1, 1e12)) p.min_tissue_pixels = static_cast<std::size_t>(*v);
+    if (auto v = num("min_tissue_fraction", 0, 1)) p.min_tissue_fraction = *v;
+    if (auto v = num("min_stain_angle_deg", 0, 90)) p.min_stain_angle_deg = *v;
+    if (auto v = num("max_iterations", 1, 100000)) p.max_iterations = static_cast<int>(*v);
+    if (auto v = num("tolerance", 0, 1)) p.tolerance = *v;
+    return p;
+}
+
+// ---- models ------------------------------------------------------------------------------------
+
+std::string model_from_parts(const std::vector<std::vector<double>>& stain, const std::vector<double>& max_conc,
+                             const std::string& params, const std::string& source) {
+    if (stain.size() != 2 || stain[0].size() != 3 || stain[1].size() != 3)
+        fail(ErrorKind::Data, "model: \"stain_matrix\" must be a 2 x 3 array of numbers");
+    if (max_conc.size() != 2) fail(ErrorKind::Data, "model: \"max_concentrations\" must be an array of two numbers");
+    StainModel m;
+    for (int k = 0; k < 2; ++k)
+        for (int c = 0; c < 3; ++c) m.stain[k][c] = stain[k][c];
+    m.max_conc = {max_conc[0], max_conc[1]};
+    m.params = params_from_json(params);
+    if (!source.empty()) {
+        const json s = json::parse(source);
+        if (s.contains("path") && s["path"].is_string()) m.source_path = s["path"].get<std::string>();
+        if (s.contains("sha256") && s["sha256"].is_string()) m.source_sha256 = s["sha256"].get<std::string>();
+        if (s.contains("tissue_pixels") && s["tissue_pixels"].is_number_unsigned())
+            m.tissue_pixels = s["tissue_pixels"].get<std::uint64_t>();
+        if (s.contains("sampled_pixels") && s["sampled_pixels"].is_number_unsigned())
+            m.sampled_pixels = s["sampled_pixels"].get<std::uint64_t>();
+    }
+    validate(m, "model");
+    return to_json(m);
+}
+
+// One source of an estimate: a file (image or slide) or an array.
+struct Source {
+    std::string path;
+    std::optional<Layout> array;
+};
+
+std::vector<Source> sources_from(const nb::list& items) {
+    std::vector<Source> out;
+    for (nb::handle h : items) {
+        Source s;
+        if (nb::isinstance<nb::str>(h)) {
+            s.path = nb::cast<std::string>(h);
+        } else {
+            AnyArray a;
+            if (!nb::try_cast(h, a))
+                fail(ErrorKind::Usage, "expected an image array or a path, got " +
+                                           nb::cast<std::string>(nb::str(nb::handle(h.type()).attr("__name__"))));
+            check_pixels(a, 3, "image");
+            s.array = layout_of(a, 0);
+        }
+        out.push_back(std::move(s));
+    }
+    if (out.empty()) fail(ErrorKind::Usage, "no images to estimate from");
+    return out;
+}
+
+// The CLI's estimate_from_sources (app/sources.cpp) over files and arrays: one slide alone
+// gets the slide estimate; otherwise images are decoded whole, slides sampled, all pooled.
+// `fit`: the model is a target (the CLI's `fit` wording and provenance), else a source model
+// (`estimate`).
+std::string estimate_sources(const std::vector<Source>& sources, const std::string& params_json,
+                             const std::string& device, int threads, bool fit) {
+    const EstimateParams params = params_from_json(params_json);
+    std::unique_ptr<Backend> backend = make_backend(device, threads);
+    StainModel m;
+    std::size_t n_paths = 0;
+    for (const Source& s : sources) n_paths += !s.array;
+    try {
+        if (sources.size() == 1 && !sources[0].array && is_slide(sources[0].path)) {
+            SlideEstimateOptions eo;
+            eo.threads = threads;
+            m = estimate_slide(sources[0].path, *backend, params, eo);
+        } else {
+            SlideEstimateOptions eo;
+            eo.threads = threads;
+            // Every source's pixels, in the order given: an array in place, an image decoded, a
+            // slide's sampled regions (several each).
+            std::vector<std::vector<RgbImage>> decoded(sources.size());
+            std::vector<Pixels> arrays(sources.size());
+            std::vector<RgbView> views;
+            for (std::size_t i = 0; i < sources.size(); ++i) {
+                const Source& s = sources[i];
+                if (s.array) {
+                    arrays[i] = to_rgb(*s.array);
+                    views.push_back(arrays[i].view);
+                    continue;
+                }
+                if (is_slide(s.path))
+                    decoded[i] = sample_slide(s.path, params.seed, eo);
+                else
+                    decoded[i].push_back(read_image(s.path));
+                for (const RgbImage& img : decoded[i]) views.push_back(img.view());
+            }
+            try {
+                m = backend->estimate(views, params);
+            } catch (const Error& e) {
+                if (e.kind() != ErrorKind::Data) throw;
+                std::string who;
+                if (sources.size() == 1)
+                    who = sources[0].array ? "image" : sources[0].path;
+                else
+                    who = std::to_string(sources.size()) + (n_paths == sources.size() ? " references" : " images");
+                fail(ErrorKind::Data, who + ": " + e.what());
+            }
+        }
+    } catch (const Error& e) {
+        if (fit && e.kind() == ErrorKind::Data)
+            fail(ErrorKind::Data, std::string(e.what()) + " (cannot fit a target on this reference)");
+        throw;
+    }
+    std::string paths, sums;
+    for (const Source& s : sources) {
+        paths += (paths.empty() ? "" : ",") + (s.array ? std::string("<array>") : s.path);
+        if (!s.array) sums += (sums.empty() ? "" : ",") + sha256_file(s.path);
+    }
+    m.source_path = paths;
+    m.source_sha256 = sums;
+    return to_json(m);
+}
+
+// ---- the normalizer ----------------------------------------------------------------------------
+
+class Normalizer {
+public:
+    Normalizer(const std::string& target, const std::optional<std::string>& source, const std::string& device, int threads,
+               const std::string& params)
+        : target_(model_from_json(target, "target")), device_(device), threads_(threads), params_(params_from_json(params)) {
+        (void)parse_device(device);
+        if (source) {
+            source_ = model_from_json(*source, "source");
+            plan_ = make_plan(*source_, target_);
+        }
+        // A GPU is asked for: say now whether there is one (the CPU's threads start on first use).
+        if (device != "cpu") state()->backend = make_backend(device_, threads_);
+    }
+
+    std::string name() {
+        State* st = state();
+        std::lock_guard<std::mutex> lock(st->mutex);
+        return backend(*st).name();
+    }
+
+    std::pair<OutArray, std::string> transform(const AnyArray& a) {
+        check_pixels(a, 3, "image");
+        const Layout l = layout_of(a, 0);
+        const std::size_t h = static_cast<std::size_t>(l.height), w = static_cast<std::size_t>(l.width);
+        std::unique_ptr<std::uint8_t[]> out(new std::uint8_t[h * w * 3]);
+        std::vector<std::string> reasons(1);
+        run({l}, out.get(), &reasons);
+        return {owning_array(std::move(out), {h, w, 3}), reasons[0]};
+    }
+
+    std::pair<OutArray, std::vector<std::string>> transform_batch(const AnyArray& a) {
+        check_pixels(a, 4, "batch");
+        std::vector<Layout> tiles;
+        for (std::size_t i = 0; i < a.shape(0); ++i) tiles.push_back(layout_of(a, i));
+        const std::size_t n = a.shape(0), h = a.shape(1), w = a.shape(2);
+        std::unique_ptr<std::uint8_t[]> out(new std::uint8_t[n * h * w * 3]);
+        std::vector<std::string> reasons(n);
+        run(tiles, out.get(), &reasons);
+        return {owning_array(std::move(out), {n, h, w, 3}), reasons};
+    }
+
+private:
+    struct State {
+        pid_t pid = ::getpid();
+        std::mutex mutex;  // one call at a time per Normalizer (its backend and thread pool)
+        std::unique_ptr<Backend> backend;
+    };
+
+    // Called with the GIL held, which orders it against other Python threads. In a forked
+    // child the parent's backend is unusable (its pool's threads did not come along, its
+    // mutexes may be held): it is left alone, never destroyed, and a new one is made.
+    State* state() {
+        if (!state_ || state_->pid != ::getpid()) {
+            if (state_) (void)state_.release();
+            state_ = std::make_unique<State>();
+        }
+        return state_.get();
+    }
+
+    Backend& backend(State& st) {
+        if (!st.backend) st.backend = make_backend(device_, threads_);
+        return *st.backend;
+    }
+
+    void run(const std::vector<Layout>& tiles, std::uint8_t* out, std::vector<std::string>* reasons) {
+        State* st = state();
+        nb::gil_scoped_release release;
+        std::lock_guard<std::mutex> lock(st->mutex);
+        Backend& b = backend(*st);
+        std::vector<Pixels> pixels;
+        pixels.reserve(tiles.size());
+        std::vector<TileJob> jobs;
+        std::uint8_t* dst = out;
+        for (const Layout& l : tiles) {
+            pixels.push_back(to_rgb(l));
+            const RgbSpan span{dst, l.width, l.height, static_cast<std::size_t>(l.width) * 3u};
+            jobs.push_back(TileJob{pixels.back().view, span});
+            dst += static_cast<std::size_t>(l.width) * static_cast<std::size_t>(l.height) * 3u;
+        }
+        if (plan_) {
+            b.transform(*plan_, jobs);
+            return;
+        }
+        const std::vector<TileOutcome> outcomes = b.normalize_tiles(target_, params_, jobs);
+        for (std::size_t i = 0; i < outcomes.size(); ++i)
+            if (!outcomes[i].normalized) (*reasons)[i] = outcomes[i].reason;
+    }
+
+    StainModel target_;
+    std::optional<StainModel> source_;
+    std::optional<TransformPlan> plan_;
+    std::string device_;
+    int threads_;
+    EstimateParams params_;
+    std::unique_ptr<State> state_;
+};
+
+// ---- files through the CLI's io ----------------------------------------------------------------
+
+std::pair<OutArray, std::string> read_image_py(const std::string& path) {
+    ImageInfo info;
+    RgbImage img;
+    {
+        nb::gil_scoped_release release;
+        img = read_image(path, &info);
+    }
+    const std::size_t h = static_cast<std::size_t>(img.height), w = static_cast<std::size_t>(img.width);
+    std::unique_ptr<std::uint8_t[]> buf(new std::uint8_t[h * w * 3]);
+    std::memcpy(buf.get(), img.pixels.data(), h * w * 3);
+    return {owning_array(std::move(buf), {h, w, 3}), info.conversion};
+}
+
+void write_image_py(const std::string& path, const AnyArray& a, int quality) {
+    check_pixels(a, 3, "image");
+    const Layout l = layout_of(a, 0);
+    if (quality < 1 || quality > 100) fail(ErrorKind::Usage, "quality: expected 1..100, got " + std::to_string(quality));
+    nb::gil_scoped_release release;
+    const Pixels p = to_rgb(l);
+    WriteOptions wo;
+    wo.jpeg_quality = quality;
+    write_image(path, p.view, wo);
+}
+
+std::string real_path(const std::string& p) {
+    char buf[PATH_MAX];
+    return ::realpath(p.c_str(), buf) ? std::string(buf) : std::string();
+}
+
+std::string get_string(const json& o, const char* key, const std::string& fallback) {
+    return o.contains(key) && o[key].is_string() ? o[key].get<std::string>() : fallback;
+}
+
+// One whole slide, as `vahanorm apply SLIDE -o OUT` (app/apply_slide.cpp): its own model (or
+// the given source), then the streaming pipeline. Returns the report record (JSON text).
+std::string apply_slide_py(const std::string& input, const std::string& output, const std::string& target_json,
+                           const std::optional<std::string>& source_json, const std::string& options_json,
+                           const std::string& device, int threads) {
+    const json o = json::parse(options_json);
+    const StainModel target = model_from_json(target_json, "target");
+    std::optional<StainModel> fixed;
+    if (source_json) fixed = model_from_json(*source_json, "source");
+    const EstimateParams params = params_from_json(o.contains("params") ? o["params"].dump() : "");
+    SlideOptions so;
+    so.format = parse_slide_format(get_string(o, "format", "svs"));
+    so.compression = parse_compression(get_string(o, "compression", "jpeg"));
+    so.tile_size = o.value("tile_size", 256);
+    if (so.tile_size < 16 || so.tile_size > 4096 || so.tile_size % 16 != 0)
+        fail(ErrorKind::Usage, "tile_size must be a multiple of 16 between 16 and 4096");
+    so.quality = o.value("quality", 90);
+    if (so.quality < 1 || so.quality > 100) fail(ErrorKind::Usage, "quality: expected 1..100");
+    so.bigtiff = o.value("bigtiff", false) ? BigTiffMode::Always : BigTiffMode::Auto;
+    so.keep_associated = o.value("keep_associated", false);
+    so.threads = threads;
+    so.qc_dir = get_string(o, "qc_dir", "");
+    const bool continue_on_failed = o.value("continue_on_failed_estimate", false);
+    const bool skip_existing = o.value("skip_existing", false);
+
+    nb::gil_scoped_release release;
+    if (!is_slide(input)) {
+        if (::access(input.c_str(), F_OK) != 0) read_image(input);  // the readers' wording for a missing file
+        fail(ErrorKind::Input, input + ": not a whole slide (use apply_tiles or Normalizer for images)");
+    }
+    const std::string ri = real_path(input);
+    if (!ri.empty() && ri == real_path(output)) fail(ErrorKind::Output, output + ": the output is the input");
+    std::unique_ptr<Backend> backend = make_backend(device, threads);
+    json rec = {{"input", input}, {"output", output}, {"kind", "slide"}};
+    const OutputLock lock(output);
+    if (skip_existing && slide_output_is_complete(output)) {
+        rec["status"] = "skipped";
+        return rec.dump();
+    }
+    StainModel source = target;
+    double tissue_fraction = -1;
+    if (fixed) {
+        source = *fixed;
+    } else {
+        SlideEstimateOptions eo;
+        eo.threads = threads;
+        SlideEstimateInfo info;
+        try {
+            source = estimate_slide(input, *backend, params, eo, &info);
+            tissue_fraction = info.tissue_fraction;
+        } catch (const Error& e) {
+            if (e.kind() != ErrorKind::Data || !continue_on_failed) throw;
+            so.transform = false;
+            rec["warnings"] = {std::string("no stain estimate, copied unchanged: ") + e.what()};
+        }
+    }
+    std::vector<std::string> warnings;
+    if (so.transform) {
+        rec["source_model"] = app::model_json(source);
+        rec["qc"] = app::qc_flags(source, target, tissue_fraction, &warnings);
+    }
+    const SlideResult r = normalize_slide(input, output, source, target, *backend, so);
+    for (const auto& w : r.warnings) warnings.push_back(w);
+    if (!warnings.empty()) rec["warnings"] = warnings;
+    json levels = json::array();
+    for (const auto& l : r.levels) levels.push_back({l.width, l.height});
+    rec["status"] = "ok";
+    rec["slide"] = {{"vendor", r.vendor},   {"reader", r.reader},       {"size", {r.width, r.height}},
+                    {"levels", levels},     {"tile_size", r.tile_size}, {"tiles", r.tiles},
+                    {"bigtiff", r.bigtiff}, {"mpp", {r.mpp_x, r.mpp_y}}, {"objective_power", r.objective_power},
+                    {"output_bytes", r.output_bytes}};
+    rec["timings_s"] = {{"read", r.seconds.read},     {"normalize", r.seconds.normalize},
+                        {"encode", r.seconds.encode}, {"write", r.seconds.write},
+                        {"wall", r.wall_seconds}};
+    rec["mpx_per_second"] = r.mpx_per_second;
+    if (!r.qc_files.empty()) rec["qc_files"] = r.qc_files;
+    if (tissue_fraction < 0 && rec.contains("qc")) rec["qc"]["tissue_fraction"] = r.tissue_fraction;
+    return rec.dump();
+}
+
+std::string file_stem(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    const auto dot = base.find_last_of('.');
+    return dot == std::string::npos || dot == 0 ? base : base.substr(0, dot);
+}
+
+std::string extension(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    const auto dot = path.find_last_of('.');
+    if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+    return path.substr(dot + 1);
+}
+
+// Tile files into a directory, as `vahanorm apply TILES... -o DIR/` (app/cmd_apply.cpp):
+// decode, one backend call per batch, encode; a failed input is recorded and the rest go on.
+// Returns the report records (a JSON array).
+std::string apply_tiles_py(const std::vector<std::string>& inputs, const std::string& outdir, const std::string& target_json,
+                           const std::optional<std::string>& source_json, const std::string& options_json,
+                           const std::string& device, int threads) {
+    const json o = json::parse(options_json);
+    const StainModel target = model_from_json(target_json, "target");
+    std::optional<TransformPlan> plan;
+    std::optional<StainModel> fixed;
+    if (source_json) {
+        fixed = model_from_json(*source_json, "source");
+        plan = make_plan(*fixed, target);
+    }
+    const EstimateParams params = params_from_json(o.contains("params") ? o["params"].dump() : "");
+    WriteOptions wo;
+    wo.jpeg_quality = o.value("quality", 90);
+    if (wo.jpeg_quality < 1 || wo.jpeg_quality > 100) fail(ErrorKind::Usage, "quality: expected 1..100");
+    std::string out_format = get_string(o, "out_format", "");
+    if (!out_format.empty()) format_from_extension("x." + out_format);  // Error(Usage) for unknown formats
+    std::vector<std::string> outputs;
+    for (const std::string& in : inputs) {
+        const std::string ext = out_format.empty() ? extension(in) : out_format;
+        outputs.push_back(outdir + (outdir.empty() || outdir.back() == '/' ? "" : "/") + file_stem(in) + "." + ext);
+    }
+    for (std::size_t i = 0; i < outputs.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (outputs[i] == outputs[j])
+                fail(ErrorKind::Usage, inputs[j] + " and " + inputs[i] + " would both be written to " + outputs[i]);
+
+    nb::gil_scoped_release release;
+    std::unique_ptr<Backend> backend = make_backend(device, threads);
+    json records = json::array();
+    const std::size_t batch = static_cast<std::size_t>(std::max(4, 2 * default_thread_count(threads)));
+    for (std::size_t b0 = 0; b0 < inputs.size(); b0 += batch) {
+        const std::size_t n = std::min(batch, inputs.size() - b0);
+        std::vector<RgbImage> in(n), out(n);
+        std::vector<json> rec(n);
+        std::vector<bool> failed(n, false);
+        auto mark_failed = [&](std::size_t i, const Error& e) {
+            failed[i] = true;
+            rec[i]["status"] = "failed";
+            rec[i]["message"] = e.what();
+            rec[i]["exit_code"] = app::exit_code_for(e.kind());
+        };
+        std::vector<TileJob> jobs;
+        std::vector<std::size_t> index;
+        for (std::size_t i = 0; i < n; ++i) {
+            rec[i] = {{"input", inputs[b0 + i]}, {"output", outputs[b0 + i]}};
+            try {
+                if (!extension(outputs[b0 + i]).empty()) format_from_extension(outputs[b0 + i]);
+                ImageInfo info;
+                in[i] = read_image(inputs[b0 + i], &info);
+                out[i] = RgbImage(in[i].width, in[i].height);
+                rec[i]["size"] = {in[i].width, in[i].height};
+                if (!info.conversion.empty()) rec[i]["conversion"] = info.conversion;
+                jobs.push_back(TileJob{in[i].view(), out[i].span()});
+                index.push_back(i);
+            } catch (const Error& e) {
+                mark_failed(i, e);
+            }
+        }
+        if (plan) {
+            backend->transform(*plan, jobs);
+            for (std::size_t i : index) rec[i]["qc"] = app::qc_flags(*fixed, target, -1, nullptr);
+        } else {
+            const std::vector<TileOutcome> outcomes = backend->normalize_tiles(target, params, jobs);
+            for (std::size_t j = 0; j < outcomes.size(); ++j) {
+                json& r = rec[index[j]];
+                if (outcomes[j].normalized) {
+                    std::vector<std::string> warnings;
+                    r["source_model"] = app::model_json(outcomes[j].source);
+                    r["qc"] = app::qc_flags(outcomes[j].source, target, outcomes[j].tissue_fraction, &warnings);
+                    if (!warnings.empty()) r["warnings"] = warnings;
+                } else {
+                    r["status"] = "passed-through";
+                    r["message"] = outcomes[j].reason;
+                }
+            }
+        }
+        for (std::size_t i : index) {
+            try {
+                write_image(outputs[b0 + i], out[i].view(), wo);
+                if (!rec[i].contains("status")) rec[i]["status"] = "ok";
+            } catch (const Error& e) {
+                mark_failed(i, e);
+            }
+        }
+        for (json& r : rec) records.push_back(std::move(r));
+    }
+    return records.dump();
+}
+
+}  // namespace
+}  // namespace vn::py
+
+NB_MODULE(_core, m) {
+    using namespace vn;
+    using namespace vn::py;
+    m.doc() = "The compiled core of vahanorm (internal: use the vahanorm package).";
+    nb::register_exception_translator(translate_error, nullptr);
+
+    m.def("_set_error_classes", [](const std::vector<nb::object>& classes) {
+        if (classes.size() != 7) throw std::invalid_argument("expected 7 exception classes");
+        for (std::size_t i = 0; i < 7; ++i) {
+            Py_XDECREF(g_error_classes[i]);
+            g_error_classes[i] = classes[i].inc_ref().ptr();
+        }
+    });
+    m.def("version", [] { return std::string(VAHANORM_VERSION); });
+
+    m.def("model_check", [](const std::string& text, const std::string& what) { (void)model_from_json(text, what); },
+          nb::arg("text"), nb::arg("what"));
+    m.def("model_load", [](const std::string& path) {
+        (void)load_model(path);  // the CLI's checks and messages
+        std::FILE* f = std::fopen(path.c_str(), "rb");
+        if (!f) fail(ErrorKind::Input, path + ": cannot open model file");
+        std::string text;
+        char buf[65536];
+        std::size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+        std::fclose(f);
+        return text;
+    });
+    m.def("write_file", [](const std::string& path, const std::string& text) {
+        write_file_atomic(path, text.data(), text.size());
+    });
+    m.def("model_from_parts", &model_from_parts);
+    m.def("builtin_reference", [] { return to_json(builtin_reference()); });
+    m.def("stain_angle_deg", [](const std::string& text) { return stain_angle_deg(model_from_json(text, "model")); });
+
+    m.def("estimate", [](const nb::list& items, const std::string& params, const std::string& device, int threads, bool fit) {
+        const std::vector<Source> sources = sources_from(items);
+        nb::gil_scoped_release release;
+        return estimate_sources(sources, params, device, threads, fit);
+    }, nb::arg("sources"), nb::arg("params"), nb::arg("device"), nb::arg("threads"), nb::arg("fit"));
+
+    nb::class_<Normalizer>(m, "Normalizer")
+        .def(nb::init<const std::string&, const std::optional<std::string>&, const std::string&, int, const std::string&>(),
+             nb::arg("target"), nb::arg("source").none(), nb::arg("device"), nb::arg("threads"), nb::arg("params"))
+        .def_prop_ro("backend", &Normalizer::name)
+        .def("transform", &Normalizer::transform, nb::arg("image"))
+        .def("transform_batch", &Normalizer::transform_batch, nb::arg("batch"));
+
+    m.def("read_image", &read_image_py, nb::arg("path"));
+    m.def("write_image", &write_image_py, nb::arg("path"), nb::arg("image"), nb::arg("quality"));
+    m.def("apply_slide", &apply_slide_py, nb::arg("input"), nb::arg("output"), nb::arg("target"),
+          nb::arg("source").none(), nb::arg("options"), nb::arg("device"), nb::arg("threads"));
+    m.def("apply_tiles", &apply_tiles_py, nb::arg("inputs"), nb::arg("output"), nb::arg("target"),
+          nb::arg("source").none(), nb::arg("options"), nb::arg("device"), nb::arg("threads"));
+}

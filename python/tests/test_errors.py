@@ -1,0 +1,148 @@
+"""Errors: Python exception classes per error kind, carrying the CLI's messages."""
+import os
+import re
+
+import numpy as np
+import pytest
+
+import vahanorm
+
+
+def cli_message(cli, *args, expect):
+    """The message of the CLI's error line (stderr 'error: MESSAGE')."""
+    p = cli(*args, expect=expect)
+    lines = [l for l in p.stderr.splitlines() if l.startswith("error: ")]
+    assert lines, p.stderr
+    return lines[0][len("error: "):]
+
+
+@pytest.mark.parametrize(
+    "arr, shown",
+    [
+        (np.zeros((8, 8, 3), np.float32), "float32 (8, 8, 3)"),
+        (np.zeros((8, 8, 3), np.float64), "float64 (8, 8, 3)"),
+        (np.zeros((8, 8, 3), np.uint16), "uint16 (8, 8, 3)"),
+        (np.zeros((8, 8), np.uint8), "uint8 (8, 8)"),
+        (np.zeros((8, 8, 2), np.uint8), "uint8 (8, 8, 2)"),
+        (np.zeros((2, 8, 8, 3), np.uint8), "uint8 (2, 8, 8, 3)"),
+    ],
+)
+def test_wrong_images_raise_usage_error(arr, shown):
+    norm = vahanorm.Normalizer(threads=1)
+    with pytest.raises(vahanorm.UsageError) as e:
+        norm.transform(arr)
+    assert str(e.value) == f"image: expected uint8 pixels of shape (H, W, 3) or (H, W, 4), got {shown}"
+    assert isinstance(e.value, ValueError) and e.value.exit_code == 64
+
+
+def test_wrong_batches_and_empty_images():
+    norm = vahanorm.Normalizer(threads=1)
+    with pytest.raises(vahanorm.UsageError, match=r"batch: expected uint8 pixels of shape \(N, H, W, 3\)"):
+        norm.transform_batch(np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(vahanorm.UsageError, match=r"image: empty array \(0, 8, 3\)"):
+        norm.transform(np.zeros((0, 8, 3), np.uint8))
+    with pytest.raises(TypeError):
+        norm.transform([[1, 2, 3]])
+
+
+def test_nan_and_bad_models_raise_data_error():
+    with pytest.raises(vahanorm.DataError, match=r"^model: stain_matrix has a non-finite entry$"):
+        vahanorm.Model([[np.nan, 0.7, 0.3], [0.1, 0.9, 0.4]], [1.0, 1.0])
+    with pytest.raises(vahanorm.DataError, match=r"^model: max_concentrations must be finite and positive$"):
+        vahanorm.Model(vahanorm.Model.builtin().stain_matrix, [np.nan, 1.0])
+    with pytest.raises(vahanorm.DataError, match="nearly parallel"):
+        vahanorm.Model([[0.6, 0.7, 0.38729833462]] * 2, [1.0, 1.0])
+    with pytest.raises(vahanorm.DataError, match=r"^model: not a JSON document$"):
+        vahanorm.Model.from_json("{")
+
+
+BAD_MODELS = {
+    "negative.json": '{"format": "vahanorm-model", "version": 1, "stain_matrix": [[0.65, 0.70, -0.29], '
+    '[0.07, 0.99, 0.11]], "max_concentrations": [1.8, 1.1]}',
+    "parallel.json": '{"format": "vahanorm-model", "version": 1, "stain_matrix": [[0.6, 0.7, 0.38729833462], '
+    '[0.6, 0.7, 0.38729833462]], "max_concentrations": [1.8, 1.1]}',
+    "notmodel.json": '{"format": "something else"}',
+    "shape.json": '{"format": "vahanorm-model", "version": 1, "stain_matrix": [[1, 0]], "max_concentrations": [1, 1]}',
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_MODELS))
+def test_bad_model_files_give_the_clis_message(cli, tmp_path, samples, name):
+    path = tmp_path / name
+    path.write_text(BAD_MODELS[name])
+    msg = cli_message(cli, "apply", samples[1], "--target", path, "-o", tmp_path / "o.png", expect=65)
+    with pytest.raises(vahanorm.DataError) as e:
+        vahanorm.Model.load(path)
+    assert str(e.value) == msg
+    with pytest.raises(vahanorm.DataError) as e:
+        vahanorm.Normalizer(target=str(path))
+    assert str(e.value) == msg
+
+
+def test_missing_and_corrupt_inputs_give_the_clis_message(cli, tmp_path):
+    missing = str(tmp_path / "nope.png")
+    msg = cli_message(cli, "estimate", missing, "-o", tmp_path / "m.json", expect=66)
+    with pytest.raises(vahanorm.InputError) as e:
+        vahanorm.estimate(missing)
+    assert str(e.value) == msg and isinstance(e.value, OSError) and e.value.exit_code == 66
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    msg = cli_message(cli, "estimate", corrupt, "-o", tmp_path / "m.json", expect=66)
+    with pytest.raises(vahanorm.InputError) as e:
+        vahanorm.read_image(corrupt)
+    assert str(e.value) == msg
+    with pytest.raises(vahanorm.InputError):
+        vahanorm.Model.load(tmp_path / "missing.json")
+
+
+def test_no_tissue_gives_the_clis_message(cli, tiles, tmp_path):
+    blank = os.path.join(tiles, "edge_histolab_almost-white-2.png")
+    msg = cli_message(cli, "fit", "--ref", blank, "-o", tmp_path / "t.json", expect=65)
+    with pytest.raises(vahanorm.DataError) as e:
+        vahanorm.fit(blank)
+    assert str(e.value) == msg
+    msg = cli_message(cli, "estimate", blank, "-o", tmp_path / "t.json", expect=65)
+    with pytest.raises(vahanorm.DataError) as e:
+        vahanorm.estimate(blank)
+    assert str(e.value) == msg
+    # An array is named "image" where the CLI names the file.
+    with pytest.raises(vahanorm.DataError) as e:
+        vahanorm.estimate(vahanorm.read_image(blank))
+    assert str(e.value) == msg.replace(blank, "image")
+
+
+def test_bad_arguments_are_usage_errors(tile, tmp_path):
+    with pytest.raises(vahanorm.UsageError, match="unknown estimation parameter 'sigma'"):
+        vahanorm.estimate(tile, sigma=1)
+    with pytest.raises(vahanorm.UsageError, match=r"sample_size: 10 is outside \[1000"):
+        vahanorm.estimate(tile, sample_size=10)
+    with pytest.raises(vahanorm.UsageError, match="device: expected cpu, cuda"):
+        vahanorm.Normalizer(device="gpu")
+    with pytest.raises(vahanorm.UsageError, match="threads"):
+        vahanorm.Normalizer(threads=0)
+    with pytest.raises(vahanorm.UsageError, match=r"unknown image extension '\.bmp'"):
+        vahanorm.apply_tiles([], tmp_path / "out", out_format="bmp")
+
+
+def test_cuda_without_a_module_is_a_device_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAHANORM_CUDA_PLUGIN", str(tmp_path / "libvahanorm-cuda.so"))
+    import subprocess
+    import sys
+
+    code = (
+        "import vahanorm\n"
+        "try:\n"
+        "    vahanorm.Normalizer(device='cuda')\n"
+        "except vahanorm.DeviceError as e:\n"
+        "    print('DeviceError:', e)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == f"DeviceError: device cuda: this build of vahanorm has no CUDA backend (no {tmp_path}/libvahanorm-cuda.so)"
+
+
+def test_every_error_is_a_vahanorm_error():
+    for cls in (vahanorm.UsageError, vahanorm.InputError, vahanorm.DataError, vahanorm.OutputError,
+                vahanorm.DeviceError, vahanorm.StoppedError, vahanorm.InternalError):
+        assert issubclass(cls, vahanorm.VahanormError)
+    assert re.match(r"\d+\.\d+\.\d+", vahanorm.__version__)
