@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -422,6 +423,7 @@ public:
 
     std::string name() {
         State* st = state();
+        nb::gil_scoped_release release;
         std::lock_guard<std::mutex> lock(st->mutex);
         return backend(*st).name();
     }
@@ -652,15 +654,23 @@ std::string apply_tiles_py(const std::vector<std::string>& inputs, const std::st
     if (wo.jpeg_quality < 1 || wo.jpeg_quality > 100) fail(ErrorKind::Usage, "quality: expected 1..100");
     std::string out_format = get_string(o, "out_format", "");
     if (!out_format.empty()) format_from_extension("x." + out_format);  // Error(Usage) for unknown formats
+    // Output names as the CLI's directory mode (app/apply_plan.cpp): the input's stem, its
+    // extension (or out_format; png for other extensions), .jpeg written as .jpg.
     std::vector<std::string> outputs;
     for (const std::string& in : inputs) {
-        const std::string ext = out_format.empty() ? extension(in) : out_format;
+        std::string ext = extension(in);
+        for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (!out_format.empty())
+            ext = out_format;
+        else if (ext != "png" && ext != "jpg" && ext != "jpeg" && ext != "tif" && ext != "tiff")
+            ext = "png";
+        if (ext == "jpeg") ext = "jpg";
         outputs.push_back(outdir + (outdir.empty() || outdir.back() == '/' ? "" : "/") + file_stem(in) + "." + ext);
     }
     for (std::size_t i = 0; i < outputs.size(); ++i)
         for (std::size_t j = 0; j < i; ++j)
             if (outputs[i] == outputs[j])
-                fail(ErrorKind::Usage, inputs[j] + " and " + inputs[i] + " would both be written to " + outputs[i]);
+                fail(ErrorKind::Usage, "inputs " + inputs[j] + " and " + inputs[i] + " would both write " + outputs[i]);
 
     nb::gil_scoped_release release;
     std::unique_ptr<Backend> backend = make_backend(device, threads);
@@ -682,7 +692,9 @@ std::string apply_tiles_py(const std::vector<std::string>& inputs, const std::st
         for (std::size_t i = 0; i < n; ++i) {
             rec[i] = {{"input", inputs[b0 + i]}, {"output", outputs[b0 + i]}};
             try {
-                if (!extension(outputs[b0 + i]).empty()) format_from_extension(outputs[b0 + i]);
+                const std::string ri = real_path(inputs[b0 + i]);
+                if (!ri.empty() && ri == real_path(outputs[b0 + i]))
+                    fail(ErrorKind::Output, outputs[b0 + i] + ": output would overwrite its input; choose another output");
                 ImageInfo info;
                 in[i] = read_image(inputs[b0 + i], &info);
                 out[i] = RgbImage(in[i].width, in[i].height);

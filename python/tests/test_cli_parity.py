@@ -155,3 +155,17 @@ def test_apply_slide_matches_cli(cli, slides, target_file, tmp_path):
     for key in ("source_model", "qc", "slide", "kind"):
         assert rec[key] == cli_rec[key], key
     assert (tmp_path / "py.tif").read_bytes() == (tmp_path / "cli.tif").read_bytes()
+
+
+def test_apply_tiles_never_overwrites_an_input(tiles, tmp_path):
+    import shutil
+
+    src = tmp_path / "t.png"
+    shutil.copy(os.path.join(tiles, "vahadane_source2.png"), src)
+    before = src.read_bytes()
+    records = vahanorm.apply_tiles([src], tmp_path)
+    assert records[0]["status"] == "failed" and records[0]["exit_code"] == 73
+    assert records[0]["message"] == f"{tmp_path}/t.png: output would overwrite its input; choose another output"
+    assert src.read_bytes() == before
+    with pytest.raises(vahanorm.UsageError, match="would both write"):
+        vahanorm.apply_tiles([src, tmp_path / "sub" / "t.png"], tmp_path / "out")
