@@ -1,5 +1,6 @@
 #include "app/apply_plan.hpp"
 
+#include <dirent.h>
 #include <limits.h>
 #include <sys/stat.h>
 
@@ -16,6 +17,7 @@
 #include "core/error.hpp"
 #include "io/image_io.hpp"
 #include "io/slide_pipeline.hpp"
+#include "io/slide_reader.hpp"
 
 namespace vn::app {
 namespace {
@@ -35,7 +37,53 @@ bool is_tile_extension(const std::string& ext) {
     return ext == "png" || ext == "jpg" || ext == "jpeg" || ext == "tif" || ext == "tiff";
 }
 
+bool ends_with_nocase(const std::string& s, const std::string& suffix) {
+    if (s.size() < suffix.size()) return false;
+    for (std::size_t i = 0; i < suffix.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(s[s.size() - suffix.size() + i])) != suffix[i]) return false;
+    return true;
+}
+
+// Whole-slide formats this build's OpenSlide does not read: named, with what it does read.
+std::string unsupported_slide_format(const std::string& ext) {
+    if (ext == "czi") return "Zeiss CZI";
+    if (ext == "dcm" || ext == "dicom") return "DICOM";
+    if (ext == "isyntax") return "Philips iSyntax";
+    if (ext == "vsi") return "Olympus VSI";
+    if (ext == "lif") return "Leica LIF";
+    if (ext == "qptiff") return "Akoya QPTIFF";
+    return std::string();
+}
+
+std::string openslide_formats() {
+    return std::string("this build reads whole slides through OpenSlide ") + openslide_version() +
+           ": Aperio (.svs, .tif), Hamamatsu (.ndpi, .vms, .vmu), Leica (.scn), MIRAX (.mrxs), Philips (.tiff), "
+           "Sakura (.svslide), Trestle (.tif), Ventana (.bif, .tif) and generic tiled TIFF; convert others first, e.g. "
+           "to OME-TIFF with bfconvert";
+}
+
+// A folder of DICOM files (a DICOM whole-slide image is one).
+bool is_dicom_folder(const std::string& dir) {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return false;
+    bool found = false;
+    while (dirent* e = ::readdir(d)) {
+        const std::string n = e->d_name;
+        if (ends_with_nocase(n, ".dcm")) {
+            found = true;
+            break;
+        }
+    }
+    ::closedir(d);
+    return found;
+}
+
 }  // namespace
+
+std::string slide_layout(const ApplyOptions& o, const std::string& output) {
+    if (!o.slide_format.empty()) return o.slide_format;
+    return ends_with_nocase(output, ".ome.tif") || ends_with_nocase(output, ".ome.tiff") ? "ome" : "svs";
+}
 
 TargetChoice resolve_target(const std::string& option) {
     TargetChoice t;
@@ -79,7 +127,11 @@ std::vector<InputPlan> plan_outputs(const ApplyOptions& o) {
             p.error = in + ": " + why;
             p.error_code = kExitInput;
         } else if (S_ISDIR(st.st_mode)) {
-            p.error = in + ": is a directory (give the files, e.g. " + in + "/*.png)";
+            p.error = is_dicom_folder(in) ? in + ": a DICOM folder, which is not a slide format " + openslide_formats()
+                                          : in + ": is a directory (give the files, e.g. " + in + "/*.png)";
+            p.error_code = kExitInput;
+        } else if (const std::string fmt = unsupported_slide_format(lower_extension(in)); !fmt.empty()) {
+            p.error = in + ": " + fmt + " is not a slide format " + openslide_formats();
             p.error_code = kExitInput;
         } else {
             p.is_slide = is_slide(in);
@@ -91,7 +143,7 @@ std::vector<InputPlan> plan_outputs(const ApplyOptions& o) {
         std::string ext = lower_extension(in);
         if (dir_mode) {
             if (p.is_slide)
-                ext = "tif";
+                ext = slide_layout(o, "") == "ome" ? "ome.tif" : "tif";
             else if (!o.out_format.empty())
                 ext = o.out_format;
             else if (!is_tile_extension(ext))

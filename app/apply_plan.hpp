@@ -30,6 +30,9 @@ struct InputPlan {
     int error_code = 0;
 };
 
+// The slide layout for an output: --format, else "ome" for NAME.ome.tif / NAME.ome.tiff, else "svs".
+std::string slide_layout(const ApplyOptions& o, const std::string& output);
+
 // Output paths for every input; creates the output directory in directory mode. Throws
 // Error(Usage) for plans that cannot work (two inputs onto one output, unknown formats).
 std::vector<InputPlan> plan_outputs(const ApplyOptions& o);

@@ -1,12 +1,15 @@
 // One whole slide through `apply`: its own model (or a given one), then the streaming pipeline.
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "app/apply_plan.hpp"
 #include "app/exit_codes.hpp"
 #include "app/progress.hpp"
 #include "app/report.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/sha256.hpp"
 #include "io/slide_pipeline.hpp"
 
 namespace vn::app {
@@ -33,7 +36,7 @@ nlohmann::json apply_slide(const InputPlan& p, const ApplyOptions& o, const Glob
             return rec;
         }
         SlideOptions so;
-        so.format = parse_slide_format(o.slide_format);
+        so.format = parse_slide_format(slide_layout(o, p.output));
         so.compression = parse_compression(o.compression);
         so.tile_size = o.tile_size;
         so.quality = o.quality;
@@ -48,16 +51,27 @@ nlohmann::json apply_slide(const InputPlan& p, const ApplyOptions& o, const Glob
 
         StainModel source = target;
         double tissue_fraction = -1;
-        if (fixed_source) {
+        double estimate_seconds = 0;
+        // The slide's own model records the file's SHA-256: hashed on its own thread while the
+        // slide is estimated and streamed, and read when the output is written.
+        std::unique_ptr<BackgroundSha256> hash;
+        if (o.no_normalize) {
+            so.transform = false;
+            spdlog::info("{}: --no-normalize: re-encoding without a stain model", p.input);
+        } else if (fixed_source) {
             source = *fixed_source;
         } else {
+            hash = std::make_unique<BackgroundSha256>(p.input);
             SlideEstimateOptions eo;
+            eo.hash_source = false;
             eo.threads = g.threads;
             eo.stop = &stop_flag();
             eo.callbacks = log_callbacks();
             SlideEstimateInfo info;
+            const auto t0 = std::chrono::steady_clock::now();
             try {
                 source = estimate_slide(p.input, backend, estimate_params(g), eo, &info);
+                estimate_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                 tissue_fraction = info.tissue_fraction;
                 spdlog::info("{}: slide model from {} regions: stain angle {:.1f} deg, max [{:.4f} {:.4f}]", p.input,
                              info.regions.size(), stain_angle_deg(source), source.max_conc[0], source.max_conc[1]);
@@ -86,23 +100,30 @@ nlohmann::json apply_slide(const InputPlan& p, const ApplyOptions& o, const Glob
         };
         const SlideResult r = normalize_slide(p.input, p.output, source, target, backend, so);
         if (live) live->finish();
+        if (hash && so.transform) {
+            source.source_sha256 = hash->get();
+            rec["source_model"]["source"] = {
+                {"path", p.input}, {"sha256", source.source_sha256}, {"sha256_of", "file bytes"}};
+        }
         for (const auto& w : r.warnings) spdlog::warn("{}: {}", p.input, w);
 
+        // null, not 0, when the slide does not say.
+        const nlohmann::json mpp = r.mpp_x > 0 ? nlohmann::json{r.mpp_x, r.mpp_y} : nlohmann::json(nullptr);
+        const nlohmann::json objective_power = r.objective_power > 0 ? nlohmann::json(r.objective_power) : nlohmann::json(nullptr);
         nlohmann::json levels = nlohmann::json::array();
         for (const auto& l : r.levels) levels.push_back({l.width, l.height});
         rec["status"] = "ok";
         rec["slide"] = {{"vendor", r.vendor},   {"reader", r.reader},       {"size", {r.width, r.height}},
                         {"levels", levels},     {"tile_size", r.tile_size}, {"tiles", r.tiles},
-                        {"bigtiff", r.bigtiff}, {"mpp", {r.mpp_x, r.mpp_y}}, {"objective_power", r.objective_power},
+                        {"bigtiff", r.bigtiff}, {"mpp", mpp},           {"objective_power", objective_power},
                         {"output_bytes", r.output_bytes}};
         rec["timings_s"] = {{"read", r.seconds.read},     {"normalize", r.seconds.normalize},
                             {"encode", r.seconds.encode}, {"write", r.seconds.write},
-                            {"wall", r.wall_seconds}};
+                            {"wall", r.wall_seconds},     {"estimate", estimate_seconds}};
         rec["mpx_per_second"] = r.mpx_per_second;
         if (!r.qc_files.empty()) rec["qc_files"] = r.qc_files;
         if (tissue_fraction < 0 && rec.contains("qc")) rec["qc"]["tissue_fraction"] = r.tissue_fraction;
-        spdlog::info("{} -> {}: {}x{} px, {} levels, {:.1f} Mpx/s", p.input, p.output, r.width, r.height, r.levels.size(),
-                     r.mpx_per_second);
+        // The pipeline's own "IN -> OUT" line has said how it went.
     } catch (const Error& e) {
         if (e.kind() == ErrorKind::Interrupted) throw;
         spdlog::error("{}", e.what());

@@ -86,9 +86,10 @@ void add_apply(CLI::App& app, ApplyOptions& o) {
     app.add_option("--quality", o.quality, "JPEG quality")->check(CLI::Range(1, 100))->capture_default_str();
     app.add_option("--out-format", o.out_format, "Tile output format in directory mode: png, jpg or tif (default: as input)")
         ->check(CLI::IsMember({"png", "jpg", "jpeg", "tif", "tiff"}));
-    app.add_option("--format", o.slide_format, "Slide output layout: svs, tiff (page pyramid) or ome (OME-TIFF)")
-        ->check(CLI::IsMember({"svs", "tiff", "ome"}))
-        ->capture_default_str();
+    app.add_option("--format", o.slide_format,
+                   "Slide output layout: svs, tiff (page pyramid) or ome (OME-TIFF) (default: ome for -o NAME.ome.tif, "
+                   "else svs)")
+        ->check(CLI::IsMember({"svs", "tiff", "ome"}));
     app.add_option("--tile-size", o.tile_size, "Slide output tile size (multiple of 16)")
         ->check(CLI::Range(16, 4096))
         ->capture_default_str();
@@ -101,6 +102,9 @@ void add_apply(CLI::App& app, ApplyOptions& o) {
     app.add_flag("--continue-on-failed-estimate", o.continue_on_failed_estimate,
                  "Slides: copy a slide whose stains cannot be estimated unchanged instead of failing");
     app.add_option("--qc", o.qc_dir, "Slides: write QC images (before/after thumbnails, tissue mask, stain swatches) here");
+    app.add_flag("--no-normalize", o.no_normalize,
+                 "Slides: decode and re-encode into the same pyramid without estimating or normalising "
+                 "(the codec floor, for benchmarks)");
     app.footer(
         "Examples:\n"
         "  vahanorm apply slide.svs -o out.tif\n"
@@ -148,6 +152,11 @@ int run_apply(const GlobalOptions& g, const ApplyOptions& o) {
 
         std::vector<InputPlan> tiles, slides;
         for (const InputPlan& p : todo) (p.is_slide ? slides : tiles).push_back(p);
+        if (o.no_normalize && !tiles.empty()) fail(ErrorKind::Usage, "--no-normalize applies to whole slides only");
+        for (const InputPlan& p : slides)
+            if (o.keep_associated && slide_layout(o, p.output) == "tiff")
+                fail(ErrorKind::Usage, "--keep-associated: the tiff layout (a page pyramid) has no place for label and "
+                                       "macro images; use --format svs or ome");
 
         if (o.pooled && !tiles.empty()) fixed_source = pooled_source(tiles, *backend, g);
 

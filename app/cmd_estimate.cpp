@@ -24,7 +24,7 @@ int run_estimate(const GlobalOptions& g, const EstimateOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
     StainModel m = estimate_from_sources({o.input}, *backend, estimate_params(g), g);
     m.source_path = o.input;
-    m.source_sha256 = sha256_file(o.input);
+    if (m.source_sha256.empty()) m.source_sha256 = sha256_file(o.input);  // a slide's estimate hashes it already
     save_model(m, o.output);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     spdlog::info("wrote {} (stain angle {:.1f} deg, max [{:.4f} {:.4f}], {:.2f} s)", o.output, stain_angle_deg(m),

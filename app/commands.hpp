@@ -34,13 +34,14 @@ struct ApplyOptions {
     int quality = 90;
     std::string out_format;  // tiles in directory mode: png|jpg|tif (default: as the input)
     // Whole slides
-    std::string slide_format = "svs";
+    std::string slide_format;  // svs|tiff|ome; empty: ome for an output named *.ome.tif(f), else svs
     int tile_size = 256;
     std::string compression = "jpeg";
     bool bigtiff = false;
     bool keep_associated = false;
     bool continue_on_failed_estimate = false;
     std::string qc_dir;
+    bool no_normalize = false;  // slides: decode and re-encode only (the codec floor, for benchmarks)
 };
 void add_apply(CLI::App& app, ApplyOptions& o);
 int run_apply(const GlobalOptions& g, const ApplyOptions& o);

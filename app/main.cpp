@@ -51,6 +51,31 @@ int run(int argc, char** argv) {
     CLI::App* demo_cmd = app.add_subcommand("demo", "Run fit and apply on a generated synthetic H&E pair");
     add_demo(*demo_cmd, demo);
 
+    // A subcommand's --help shows the global options it accepts too (before or after it).
+    const std::string globals =
+        "Global options (before or after the subcommand):\n"
+        "  -v,--verbose  -q,--quiet  --threads N  --device cpu|cuda|cuda:N[,M]|cuda:all|auto\n"
+        "  --report FILE.json  --max-pixels N  --sample-size N  --seed N   (vahanorm --help for details)";
+    for (CLI::App* sub : {fit_cmd, est_cmd, apply_cmd, demo_cmd}) {
+        const std::string f = sub->get_footer();
+        sub->footer(f.empty() ? globals : f + "\n\n" + globals);
+    }
+    // The first word that is not an option (or a global option's value) must be a subcommand.
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--threads" || a == "--device" || a == "--report" || a == "--max-pixels" || a == "--sample-size" ||
+            a == "--seed") {
+            ++i;
+            continue;
+        }
+        if (a.empty() || a[0] == '-') continue;
+        if (a != "fit" && a != "estimate" && a != "apply" && a != "demo") {
+            std::fprintf(stderr, "error: unknown subcommand '%s' (fit, estimate, apply or demo)\nRun with --help for usage.\n",
+                         a.c_str());
+            return kExitUsage;
+        }
+        break;
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -4,10 +4,48 @@
 
 #include <cstdio>
 
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 namespace vn::app {
 namespace {
+
+// A progress line is on the terminal (no newline after it yet).
+std::atomic<bool> g_live_line{false};
+
+// Wraps a logger's sink: a log message first clears a live progress line, so that the two never
+// share a row; the next update draws the progress line again below the message.
+class ClearLineSink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    explicit ClearLineSink(spdlog::sink_ptr inner) : inner_(std::move(inner)) { set_level(inner_->level()); }
+    const spdlog::sink_ptr& inner() const { return inner_; }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        if (g_live_line.exchange(false)) std::fputs("\r\033[K", stderr);
+        inner_->log(msg);
+    }
+    void flush_() override { inner_->flush(); }
+    void set_pattern_(const std::string& pattern) override { inner_->set_pattern(pattern); }
+    void set_formatter_(std::unique_ptr<spdlog::formatter> f) override { inner_->set_formatter(std::move(f)); }
+
+private:
+    spdlog::sink_ptr inner_;
+};
+
+void wrap_sinks() {
+    for (spdlog::sink_ptr& s : spdlog::default_logger()->sinks())
+        if (!std::dynamic_pointer_cast<ClearLineSink>(s)) s = std::make_shared<ClearLineSink>(s);
+}
+
+void unwrap_sinks() {
+    for (spdlog::sink_ptr& s : spdlog::default_logger()->sinks())
+        if (auto w = std::dynamic_pointer_cast<ClearLineSink>(s)) s = w->inner();
+}
 
 std::string format_seconds(double s) {
     char buf[32];
@@ -29,10 +67,12 @@ Progress::Progress(std::string label, std::uint64_t total, std::string unit, dou
       mpx_per_unit_(mpx_per_unit),
       tty_(::isatty(STDERR_FILENO) == 1 && spdlog::default_logger()->level() <= spdlog::level::info),
       start_(std::chrono::steady_clock::now()),
-      last_(start_) {}
+      last_(start_) {
+    if (tty_) wrap_sinks();
+}
 
 Progress::~Progress() {
-    if (tty_ && !finished_) std::fputs("\n", stderr);
+    finish();
 }
 
 void Progress::update(std::uint64_t done) {
@@ -55,16 +95,19 @@ void Progress::update(std::uint64_t done) {
                       static_cast<unsigned long long>(done), static_cast<unsigned long long>(total_), unit_.c_str(),
                       total_ ? 100.0 * static_cast<double>(done) / static_cast<double>(total_) : 100.0, rate, unit_.c_str(),
                       format_seconds(left).c_str());
-    if (tty_)
+    if (tty_) {
         std::fprintf(stderr, "\r\033[K%s", line);
-    else
+        g_live_line = true;
+    } else
         spdlog::info("{}", line);
 }
 
 void Progress::finish() {
     if (finished_) return;
     finished_ = true;
-    if (tty_) std::fputs("\r\033[K", stderr);
+    if (!tty_) return;
+    if (g_live_line.exchange(false)) std::fputs("\r\033[K", stderr);
+    unwrap_sinks();
 }
 
 }  // namespace vn::app

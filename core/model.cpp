@@ -102,6 +102,8 @@ std::string to_json(const StainModel& m) {
                    {"sha256", m.source_sha256},
                    {"tissue_pixels", m.tissue_pixels},
                    {"sampled_pixels", m.sampled_pixels}};
+    // What the digest covers: the bytes of the file at `path` (one digest per file, comma-separated).
+    if (!m.source_sha256.empty()) j["source"]["sha256_of"] = "file bytes";
     j["fit"] = {{"objective", m.objective}, {"iterations", m.iterations}, {"stain_angle_deg", stain_angle_deg(m)}};
     return j.dump(2) + "\n";
 }

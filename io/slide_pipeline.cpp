@@ -147,6 +147,54 @@ RgbImage stain_swatches(const StainModel& source, const StainModel& target) {
     return img;
 }
 
+// ---- what the output carries over --------------------------------------------------------------
+
+// The model as it goes into the output's provenance: stain vectors and maxima, 6 digits.
+std::string model_brief(const StainModel& m) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "{\"stain_matrix\":[[%.6g,%.6g,%.6g],[%.6g,%.6g,%.6g]],\"max_concentrations\":[%.6g,%.6g]}",
+                  m.stain[0][0], m.stain[0][1], m.stain[0][2], m.stain[1][0], m.stain[1][1], m.stain[1][2], m.max_conc[0],
+                  m.max_conc[1]);
+    return buf;
+}
+
+// A short JSON object (no '|', which ends an Aperio key=value pair): normalized, by which
+// version, from which source model to which target.
+std::string provenance_json(const StainModel& source, const StainModel& target) {
+    return std::string("{\"normalized\":true,\"software\":\"vahanorm\",\"version\":\"") + VAHANORM_VERSION +
+           "\",\"method\":\"vahadane\",\"source\":" + model_brief(source) + ",\"target\":" + model_brief(target) + "}";
+}
+
+// What an earlier vahanorm run left in the slide ("vahanorm X.Y.Z"), or "": svs in
+// aperio.vahanorm, tiff and ome in the ImageDescription (raw, or XML-escaped in OME-XML).
+std::string earlier_provenance(const SlideReader& slide) {
+    std::string text = slide.property("aperio.vahanorm");
+    if (text.empty()) text = slide.property("tiff.ImageDescription");
+    for (const char* q : {"\"", "&quot;"}) {
+        const std::string qs = q;
+        const std::string marker = "{" + qs + "normalized" + qs + ":true," + qs + "software" + qs + ":" + qs + "vahanorm" + qs;
+        const auto at = text.find(marker);
+        if (at == std::string::npos) continue;
+        const std::string key = qs + "version" + qs + ":" + qs;
+        const auto v = text.find(key, at);
+        if (v == std::string::npos) return "vahanorm";
+        const auto e = text.find(qs, v + key.size());
+        return "vahanorm " + text.substr(v + key.size(), e == std::string::npos ? 0 : e - v - key.size());
+    }
+    return std::string();
+}
+
+// The ICC profile of the slide's first TIFF directory (level 0), when the slide is a TIFF.
+std::vector<std::uint8_t> read_icc_profile(const std::string& path) {
+    TiffHandle h(path, "rm");
+    if (!h.valid()) return {};
+    std::uint32_t n = 0;
+    void* data = nullptr;
+    if (TIFFGetField(h.get(), TIFFTAG_ICCPROFILE, &n, &data) != 1 || !data || n == 0) return {};
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    return std::vector<std::uint8_t>(p, p + n);
+}
+
 // ---- the colour table ---------------------------------------------------------------------------
 
 // The fixed-model transform is a function of the RGB triple alone, so on a CPU it is cheaper to
@@ -452,6 +500,9 @@ std::vector<RgbImage> sample_slide(const std::string& path, std::uint64_t seed, 
 StainModel estimate_slide(const std::string& path, Backend& backend, const EstimateParams& params,
                           const SlideEstimateOptions& options, SlideEstimateInfo* info) {
     const auto t0 = Clock::now();
+    // The provenance hash reads the whole file: on its own thread, overlapping the estimate.
+    std::unique_ptr<BackgroundSha256> hash;
+    if (options.hash_source) hash = std::make_unique<BackgroundSha256>(path);
     SlideEstimateInfo local;
     SlideEstimateInfo& inf = info ? *info : local;
     const std::vector<RgbImage> pixels = sample_slide(path, params.seed, options, &inf);
@@ -466,7 +517,7 @@ StainModel estimate_slide(const std::string& path, Backend& backend, const Estim
                                   std::to_string(std::max(16, options.region_size)) + " px)");
     }
     m.source_path = path;
-    if (options.hash_source) m.source_sha256 = sha256_file(path);
+    if (hash) m.source_sha256 = hash->get();
     log_line(options.callbacks, path + ": model from " + std::to_string(pixels.size()) + " regions, " +
                                     std::to_string(m.tissue_pixels) + " tissue pixels, stain angle " +
                                     fmt(stain_angle_deg(m), 1) + " deg, " + fmt(seconds_since(t0), 2) + " s");
@@ -497,6 +548,12 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
     res.mpp_y = slide.mpp_y();
     res.objective_power = slide.objective_power();
     res.tile_size = opt.tile_size;
+    if (slide.mpp_x() > 0)
+        log_line(cb, in + ": pixel size " + fmt(slide.mpp_x(), 4) + " x " + fmt(slide.mpp_y(), 4) + " um (" +
+                         slide.mpp_source() + ")" +
+                         (slide.objective_power() > 0 ? ", objective " + fmt(slide.objective_power(), 0) + "x" : ""));
+    else
+        log_line(cb, in + ": pixel size unknown (" + slide.mpp_note() + "); the output will not give one");
 
     // QC needs an overview (the "before" picture and the mask). Without QC none is read: a
     // slide without a pyramid would have to be decoded whole for it; the tissue share then comes
@@ -529,6 +586,12 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
                                        " is far from 1: the source estimate may have failed");
         }
     }
+    if (opt.transform) {
+        const std::string earlier = earlier_provenance(slide);
+        if (!earlier.empty())
+            res.warnings.push_back("this slide was normalized by " + earlier +
+                                   " already; normalizing it again changes its colours a second time");
+    }
     for (const std::string& w : res.warnings) log_line(cb, in + ": warning: " + w);
 
     const int threads = default_thread_count(opt.threads);
@@ -543,6 +606,10 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
     wo.tiff.mpp_x = slide.mpp_x();
     wo.tiff.mpp_y = slide.mpp_y();
     wo.tiff.objective_power = slide.objective_power();
+    if (opt.transform) wo.tiff.provenance = provenance_json(source, target);
+    wo.tiff.icc_profile = read_icc_profile(in);
+    if (!wo.tiff.icc_profile.empty())
+        log_line(cb, in + ": ICC profile of " + std::to_string(wo.tiff.icc_profile.size()) + " bytes kept on the output");
     const std::vector<LevelSize> levels = pyramid_levels(slide.width(), slide.height(), opt.tile_size);
     wo.tiff.bigtiff = opt.bigtiff == BigTiffMode::Always ||
                       (opt.bigtiff == BigTiffMode::Auto && needs_bigtiff(levels, opt.compression));
@@ -555,12 +622,19 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
 
     std::vector<AssociatedImage> associated;
     if (opt.keep_associated) {
-        if (opt.format != SlideFormat::Svs) {
-            log_line(cb, in + ": label and macro are kept only in the svs layout");
-        } else {
-            for (const std::string& name : slide.associated_names())
-                if (name == "label" || name == "macro") associated.push_back(AssociatedImage{name, slide.read_associated(name)});
-        }
+        if (opt.format == SlideFormat::Tiff)
+            fail(ErrorKind::Usage, "--keep-associated: the tiff layout (a page pyramid) has no place for label and macro "
+                                   "images; use --format svs or ome");
+        for (const std::string& name : slide.associated_names())
+            if (name == "label" || name == "macro") {
+                associated.push_back(AssociatedImage{name, slide.read_associated(name)});
+                if (associated.back().image.width <= 0) associated.pop_back();
+            }
+        if (opt.format == SlideFormat::Ome)
+            for (const AssociatedImage& a : associated)
+                wo.tiff.ome_associated.emplace_back(a.name, LevelSize{a.image.width, a.image.height});
+        log_line(cb, in + ": keeping " + std::to_string(associated.size()) + " associated image(s)" +
+                         (associated.empty() ? " (the slide has no label or macro)" : ""));
     }
 
     log_line(cb, in + ": " + std::to_string(res.width) + "x" + std::to_string(res.height) + ", " +
@@ -634,7 +708,9 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
 
     if (!opt.qc_dir.empty()) {
         make_dirs(opt.qc_dir);
-        const std::string base = opt.qc_dir + "/" + stem_of(in);
+        std::string dir = opt.qc_dir;
+        while (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "qc/" -> "qc/name", not "qc//name"
+        const std::string base = dir + "/" + stem_of(in);
         const RgbImage& after = writer.thumbnail();
         const RgbImage before = resize_area(ov.image.view(), after.width, after.height);
         RgbImage m(mask.width, mask.height);
@@ -650,8 +726,9 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
         write_image(base + ".stains.png", sw.view());
         res.qc_files.push_back(base + ".stains.png");
     }
-    log_line(cb, in + " -> " + out + ": " + fmt(res.wall_seconds, 2) + " s, " + fmt(res.mpx_per_second, 1) + " Mpx/s, " +
-                     std::to_string(res.output_bytes) + " bytes");
+    log_line(cb, in + " -> " + out + ": " + std::to_string(res.width) + "x" + std::to_string(res.height) + " px, " +
+                     std::to_string(res.levels.size()) + " levels, " + fmt(res.wall_seconds, 2) + " s, " +
+                     fmt(res.mpx_per_second, 1) + " Mpx/s, " + std::to_string(res.output_bytes) + " bytes");
     return res;
 }
 

@@ -96,7 +96,7 @@ struct SlideOptions {
     bool chroma_subsampling = true;       // JPEG 4:2:0
     int effort = -1;                      // deflate/zstd level (-1: 6 / 9)
     BigTiffMode bigtiff = BigTiffMode::Auto;
-    bool keep_associated = false;         // label and macro (svs layout only); dropped by default
+    bool keep_associated = false;         // label and macro (svs, ome; tiff: Error(Usage)); dropped by default
     bool transform = true;                // false: re-encode without normalising (pass-through)
     bool direct_tiff = true;              // libtiff fast path for TIFF-based slides
     ColourLut colour_lut = ColourLut::Auto;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -44,6 +45,11 @@ private:
 };
 
 }  // namespace
+
+std::string openslide_version() {
+    const char* v = openslide_get_version();
+    return v ? std::string(v) : std::string("(unknown version)");
+}
 
 void composite_argb(const std::uint32_t* argb, std::size_t argb_stride_px, const std::array<std::uint8_t, 3>& bg,
                     RgbSpan dst) {
@@ -103,14 +109,51 @@ SlideReader::SlideReader(const std::string& path) : path_(path) {
         osr_ = nullptr;
         fail(ErrorKind::Input, path + ": slide has an empty level 0");
     }
-    mpp_x_ = parse_positive(openslide_get_property_value(osr_, "openslide.mpp-x"));
-    mpp_y_ = parse_positive(openslide_get_property_value(osr_, "openslide.mpp-y"));
-    if (mpp_x_ > 0 && mpp_y_ <= 0) mpp_y_ = mpp_x_;
-    if (mpp_y_ > 0 && mpp_x_ <= 0) mpp_x_ = mpp_y_;
+    read_pixel_size();
     objective_power_ = parse_positive(openslide_get_property_value(osr_, "openslide.objective-power"));
     parse_hex_colour(openslide_get_property_value(osr_, "openslide.background-color"), &background_);
     tile_w_ = static_cast<int>(parse_positive(openslide_get_property_value(osr_, "openslide.level[0].tile-width")));
     tile_h_ = static_cast<int>(parse_positive(openslide_get_property_value(osr_, "openslide.level[0].tile-height")));
+}
+
+void SlideReader::read_pixel_size() {
+    // 1. What OpenSlide derived from the vendor's metadata (Aperio MPP, Hamamatsu, ..., and in
+    //    OpenSlide 4 the TIFF resolution tags of generic TIFFs).
+    mpp_x_ = parse_positive(openslide_get_property_value(osr_, "openslide.mpp-x"));
+    mpp_y_ = parse_positive(openslide_get_property_value(osr_, "openslide.mpp-y"));
+    if (mpp_x_ > 0 && mpp_y_ <= 0) mpp_y_ = mpp_x_;
+    if (mpp_y_ > 0 && mpp_x_ <= 0) mpp_x_ = mpp_y_;
+    if (mpp_x_ > 0) {
+        mpp_source_ = "openslide.mpp";
+        return;
+    }
+    // 2. The TIFF resolution tags of level 0 (OpenSlide 3.4 exposes them as tiff.* properties but
+    //    does not turn them into openslide.mpp-*). Unit none (1) or absent: no physical size.
+    const std::string unit = property("tiff.ResolutionUnit");
+    double um_per_unit = 0;
+    if (unit == "centimeter") um_per_unit = 1e4;
+    else if (unit == "inch") um_per_unit = 25.4e3;
+    const double xres = parse_positive(openslide_get_property_value(osr_, "tiff.XResolution"));
+    double yres = parse_positive(openslide_get_property_value(osr_, "tiff.YResolution"));
+    if (yres <= 0) yres = xres;
+    if (um_per_unit <= 0 || xres <= 0) {
+        mpp_note_ = unit.empty() || unit == "none" ? "no openslide.mpp and no TIFF resolution with a unit"
+                                                   : "no openslide.mpp, TIFF resolution unit '" + unit + "'";
+        return;
+    }
+    const double mx = um_per_unit / xres, my = um_per_unit / yres;
+    // Writers that know nothing of microscopes leave defaults such as 72 dpi (353 um/px) or
+    // libvips' 10 px/cm (1000 um/px); no slide scanner has pixels anywhere near that large.
+    if (!(mx >= kMinPlausibleMpp && mx <= kMaxPlausibleMpp && my >= kMinPlausibleMpp && my <= kMaxPlausibleMpp)) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "TIFF resolution %g x %g px/%s (%g um/px) ignored as no microscope's", xres,
+                      yres, unit == "inch" ? "inch" : "cm", mx);
+        mpp_note_ = buf;
+        return;
+    }
+    mpp_x_ = mx;
+    mpp_y_ = my;
+    mpp_source_ = "tiff." + unit;
 }
 
 SlideReader::~SlideReader() {

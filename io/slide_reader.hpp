@@ -39,9 +39,18 @@ public:
     const SlideLevel& level(int i) const { return levels_.at(static_cast<std::size_t>(i)); }
     std::int64_t width() const { return levels_[0].width; }
     std::int64_t height() const { return levels_[0].height; }
-    // 0 when the slide does not say.
+    // Micrometres per level-0 pixel: openslide.mpp-x/y, else the TIFF resolution tags of level 0
+    // with their unit (centimeter or inch; none = unknown). 0 when unknown.
     double mpp_x() const { return mpp_x_; }
     double mpp_y() const { return mpp_y_; }
+    // Where the pixel size came from ("openslide.mpp", "tiff.centimeter", "tiff.inch"), or ""
+    // when unknown; then mpp_note() says why (for one log line).
+    const std::string& mpp_source() const { return mpp_source_; }
+    const std::string& mpp_note() const { return mpp_note_; }
+    // A resolution from the TIFF tags outside this range (um/px) is a writer's default, not a
+    // microscope's (72 dpi, libvips' 10 px/cm), and is ignored.
+    static constexpr double kMinPlausibleMpp = 0.01, kMaxPlausibleMpp = 50.0;
+    // openslide.objective-power; 0 when the slide does not say.
     double objective_power() const { return objective_power_; }
     // openslide.background-color, else white.
     std::array<std::uint8_t, 3> background() const { return background_; }
@@ -69,10 +78,16 @@ private:
     std::string vendor_;
     openslide_t* osr_ = nullptr;
     std::vector<SlideLevel> levels_;
+    void read_pixel_size();
+
     double mpp_x_ = 0, mpp_y_ = 0, objective_power_ = 0;
+    std::string mpp_source_, mpp_note_;
     std::array<std::uint8_t, 3> background_{{255, 255, 255}};
     int tile_w_ = 0, tile_h_ = 0;
 };
+
+// The version of the OpenSlide library in use ("3.4.1").
+std::string openslide_version();
 
 // Composites premultiplied ARGB (OpenSlide's 0xAARRGGBB words) onto `bg` into RGB.
 void composite_argb(const std::uint32_t* argb, std::size_t argb_stride_px, const std::array<std::uint8_t, 3>& bg,

@@ -462,6 +462,20 @@ struct Scratch {
 
 std::string errno_text() { return std::strerror(errno); }
 
+std::string xml_escape(const std::string& in) {
+    std::string out;
+    for (const char c : in) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 struct TiffPyramidFile::Impl {
@@ -492,6 +506,7 @@ struct TiffPyramidFile::Impl {
         std::string s;
         if (opt.objective_power > 0) s += "|AppMag = " + std::to_string(std::llround(opt.objective_power));
         if (opt.mpp_x > 0) s += "|MPP = " + format_mpp(opt.mpp_x);
+        if (!opt.provenance.empty()) s += "|vahanorm = " + opt.provenance;
         return s;
     }
 
@@ -510,6 +525,7 @@ struct TiffPyramidFile::Impl {
             return d + " " + codec_label(opt) + aperio_meta();
         }
         if (opt.format == SlideFormat::Ome && level == 0) return ome_xml();
+        if (opt.format == SlideFormat::Tiff && level == 0) return opt.provenance;
         return std::string();
     }
 
@@ -533,8 +549,26 @@ struct TiffPyramidFile::Impl {
             x += " PhysicalSizeX=\"" + format_mpp(opt.mpp_x) + "\" PhysicalSizeXUnit=\"\xC2\xB5m\" PhysicalSizeY=\"" +
                  format_mpp(opt.mpp_y > 0 ? opt.mpp_y : opt.mpp_x) + "\" PhysicalSizeYUnit=\"\xC2\xB5m\"";
         x += "><Channel ID=\"Channel:0:0\" SamplesPerPixel=\"3\"><LightPath/></Channel>"
-             "<TiffData IFD=\"0\" PlaneCount=\"1\"/></Pixels></Image></OME>";
-        return x;
+             "<TiffData IFD=\"0\" PlaneCount=\"1\"/></Pixels>";
+        if (!opt.provenance.empty()) x += "<AnnotationRef ID=\"Annotation:vahanorm\"/>";
+        x += "</Image>";
+        // Label and macro as images of their own, top-level IFDs 1, 2, ... (Bio-Formats lists them
+        // as series with these names).
+        for (std::size_t i = 0; i < opt.ome_associated.size(); ++i) {
+            const auto& [name, size] = opt.ome_associated[i];
+            const std::string n = std::to_string(i + 1);
+            x += "<Image ID=\"Image:" + n + "\" Name=\"" + xml_escape(name) + "\"><Pixels ID=\"Pixels:" + n +
+                 "\" DimensionOrder=\"XYCZT\" Type=\"uint8\" SizeX=\"" + std::to_string(size.width) + "\" SizeY=\"" +
+                 std::to_string(size.height) +
+                 "\" SizeC=\"3\" SizeZ=\"1\" SizeT=\"1\" Interleaved=\"true\" SignificantBits=\"8\"><Channel ID=\"Channel:" + n +
+                 ":0\" SamplesPerPixel=\"3\"><LightPath/></Channel><TiffData IFD=\"" + n +
+                 "\" PlaneCount=\"1\"/></Pixels></Image>";
+        }
+        if (!opt.provenance.empty())
+            x += "<StructuredAnnotations><MapAnnotation ID=\"Annotation:vahanorm\" Namespace=\"vahanorm/provenance\">"
+                 "<Value><M K=\"vahanorm\">" +
+                 xml_escape(opt.provenance) + "</M></Value></MapAnnotation></StructuredAnnotations>";
+        return x + "</OME>";
     }
 
     void set_resolution(std::int64_t w, std::int64_t h) {
@@ -558,6 +592,8 @@ struct TiffPyramidFile::Impl {
         TIFFSetField(t, TIFFTAG_ORIENTATION, ORIENTATION_TOPLEFT);
         TIFFSetField(t, TIFFTAG_SOFTWARE, "vahanorm " VAHANORM_VERSION);
         if (!desc.empty()) TIFFSetField(t, TIFFTAG_IMAGEDESCRIPTION, desc.c_str());
+        if (!opt.icc_profile.empty())
+            TIFFSetField(t, TIFFTAG_ICCPROFILE, static_cast<std::uint32_t>(opt.icc_profile.size()), opt.icc_profile.data());
         set_resolution(w, h);
     }
 
@@ -731,6 +767,18 @@ void TiffPyramidFile::finish(const RgbImage& thumbnail, const std::vector<Associ
         m.write_stripped(thumbnail, 0, d, lossless_or_jpeg, true);
     }
     for (std::size_t k = 1; k < m.levels.size(); ++k) m.copy_level(static_cast<int>(k));
+    if (m.opt.format == SlideFormat::Ome) {
+        // Exactly the images the OME-XML announced, in its order.
+        const auto& want = m.opt.ome_associated;
+        if (associated.size() != want.size()) fail(ErrorKind::Internal, m.path + ": OME associated images differ from the OME-XML");
+        for (std::size_t i = 0; i < want.size(); ++i) {
+            const AssociatedImage& a = associated[i];
+            if (a.name != want[i].first || a.image.width != want[i].second.width || a.image.height != want[i].second.height)
+                fail(ErrorKind::Internal, m.path + ": OME associated images differ from the OME-XML");
+            m.write_stripped(a.image, 0, std::string(), a.name == "label" ? TileCompression::Lzw : TileCompression::Jpeg,
+                             false);
+        }
+    }
     if (m.opt.format == SlideFormat::Svs) {
         for (const AssociatedImage& a : associated) {
             if (a.image.width <= 0) continue;

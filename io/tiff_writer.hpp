@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/image.hpp"
@@ -32,6 +33,11 @@ const char* compression_name(TileCompression c);
 // False for zstd when this libtiff was built without it (readers would not decode it either).
 bool compression_available(TileCompression c);
 
+struct LevelSize {
+    std::int64_t width = 0;
+    std::int64_t height = 0;
+};
+
 struct TiffWriterOptions {
     SlideFormat format = SlideFormat::Svs;
     TileCompression compression = TileCompression::Jpeg;
@@ -43,11 +49,14 @@ struct TiffWriterOptions {
     double mpp_x = 0.0, mpp_y = 0.0;  // micrometres per level-0 pixel; 0: unknown
     double objective_power = 0.0;     // 0: unknown
     std::string description_name = "vahanorm";  // "Aperio Image Library <name> X.Y"
-};
-
-struct LevelSize {
-    std::int64_t width = 0;
-    std::int64_t height = 0;
+    // A short JSON object saying how the pixels were made (io/slide_pipeline.cpp), or "": svs as
+    // "|vahanorm = {...}" in the description's key=value list, ome as a MapAnnotation, tiff as
+    // the level-0 ImageDescription. It may not contain '|'.
+    std::string provenance;
+    std::vector<std::uint8_t> icc_profile;  // the input's ICC profile, written on every level (or empty)
+    // ome: the associated images finish() will be given (name, size), in that order, so that the
+    // OME-XML written with level 0 can describe them as images of their own.
+    std::vector<std::pair<std::string, LevelSize>> ome_associated;
 };
 
 // The tile grid of a level: tile_size, except in a level narrower or shorter than a tile, where

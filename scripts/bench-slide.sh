@@ -1,116 +1,159 @@
 #!/usr/bin/env bash
-# Whole-slide benchmark (docs/slides.md):
-#   1. a synthetic H&E slide of SIZE x SIZE pixels (tiled JPEG pyramid at QUALITY), written twice
-#      with the same pixels: as Aperio SVS (libvips opens .svs through OpenSlide, `openslideload`)
-#      and as a generic tiled TIFF (libvips' fast `tiffload`);
-#   2. end to end, measured in one hyperfine run: vahanorm (estimate + normalise + pyramidal JPEG
-#      at QUALITY, THREADS threads, vahanorm-slide-bench) against `vips tiffsave --tile --pyramid
-#      --compression jpeg --Q QUALITY` re-encoding the same slide with VIPS_CONCURRENCY=THREADS,
-#      for both inputs;
-#   3. Mpx/s per stage and peak RSS of both, from one more run of each on the TIFF input;
-#   4. the memory test: a RSS_SIZE x RSS_SIZE slide normalised under 1 GiB peak RSS.
-# Prints a Markdown summary (also written to WORK/summary.md).
+# Whole-slide benchmark (docs/performance.md): the vahanorm executable with its defaults, against
+# a libvips re-encode and against the codec floor, side by side in one hyperfine run.
+#
+# Inputs, SIZE x SIZE (made here, kept in WORK when given):
+#   islands   real H&E tiles from SHARED/tiles arranged as tissue islands on glass, written by
+#             `vips tiffsave --tile --pyramid --compression jpeg --Q 90` (libvips writes Q >= 90
+#             as RGB JPEG without chroma subsampling): a generic pyramidal TIFF;
+#   synthetic make-synthetic-slide's H&E as a generic tiled TIFF;
+#   svs       the same synthetic pixels as an Aperio SVS (libvips reads it through OpenSlide).
+# Commands, for each input:
+#   vahanorm  vahanorm apply IN --target t.json -o out.tif --threads T --quality Q
+#   floor     the same with --no-normalize: JPEG decode of every level-0 tile and JPEG encode of
+#             the same pixels into the same pyramid, with the same code, no estimate, no transform
+#   vips      VIPS_CONCURRENCY=T vips tiffsave IN v.tif --tile --pyramid --compression jpeg --Q Q
+#             --tile-width 256 --tile-height 256
+# Every timed command runs under /usr/bin/time, which records its peak RSS; vahanorm's --report
+# gives the estimate's wall time and the per-stage CPU seconds of its last run.
+# Prints a Markdown summary (also WORK/summary.md).
 #
 # usage: scripts/bench-slide.sh [BUILD_DIR]
-# env:   SIZE=16000 THREADS=2 QUALITY=85 RUNS=3 RSS_SIZE=40000 SKIP_RSS=0 WORK=<kept folder>
-#        NICE=<n>: run the timed commands under `nice -n n` (e.g. -15 as root on a shared machine)
+# env:   SIZE=16384 THREADS=2 QUALITY=85 RUNS=3 WORK=<kept folder> SHARED=../shared/data
+#        RSS_SIZE=<n>: also run the memory test (tests/io/slide_checks_rss.py) on an n x n slide
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-${BUILD_DIR:-$root/build}}
-bin=$build/io
-SIZE=${SIZE:-16000}
+vahanorm=$build/app/vahanorm
+synth=$build/io/make-synthetic-slide
+SIZE=${SIZE:-16384}
 THREADS=${THREADS:-2}
 QUALITY=${QUALITY:-85}
 RUNS=${RUNS:-3}
-RSS_SIZE=${RSS_SIZE:-40000}
-SKIP_RSS=${SKIP_RSS:-0}
+SHARED=${SHARED:-$root/../shared/data}
 PYTHON=${PYTHON:-/usr/bin/python3}
 
-for tool in "$bin/make-synthetic-slide" "$bin/vahanorm-slide-bench"; do
-    [[ -x $tool ]] || { echo "bench-slide: $tool not built (cmake --build $build --target ${tool##*/})" >&2; exit 69; }
+for tool in "$vahanorm" "$synth"; do
+    [[ -x $tool ]] || { echo "bench-slide: $tool not built (cmake --build $build)" >&2; exit 69; }
 done
 for tool in hyperfine vips /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "bench-slide: $tool not found" >&2; exit 69; }
 done
+[[ -d $SHARED/tiles ]] || { echo "bench-slide: no H&E tiles in $SHARED/tiles" >&2; exit 66; }
 
 if [[ -n ${WORK:-} ]]; then
-    work=$WORK
-    mkdir -p "$work"
+    work=$(mkdir -p "$WORK" && cd "$WORK" && pwd)
 else
     work=$(mktemp -d "${TMPDIR:-/tmp}/vahanorm-bench-slide.XXXXXX")
     trap 'rm -rf "$work"' EXIT
 fi
 
+islands=$work/islands-$SIZE.tif
+synthetic=$work/synthetic-$SIZE.tif
 svs=$work/synthetic-$SIZE.svs
-tif=$work/synthetic-$SIZE.tif
-echo "== generating $svs and $tif (same pixels)" >&2
-for f in "$svs:svs" "$tif:tiff"; do
-    "$bin/make-synthetic-slide" "${f%%:*}" --width "$SIZE" --height "$SIZE" --quality "$QUALITY" --threads "$THREADS" \
-        --format "${f##*:}" >&2
+if [[ ! -s $islands ]]; then
+    echo "== $islands: real H&E tiles as tissue islands on glass" >&2
+    "$PYTHON" "$root/scripts/bench/make_islands.py" "$SHARED/tiles" "$work/islands.raw" --size "$SIZE" >&2
+    vips rawload "$work/islands.raw" "$work/islands.v" "$SIZE" "$SIZE" 3
+    vips tiffsave "$work/islands.v" "$islands" --tile --pyramid --compression jpeg --Q 90 \
+        --tile-width 256 --tile-height 256 --xres 4000 --yres 4000 --resunit cm
+    rm -f "$work/islands.raw" "$work/islands.v"
+fi
+for f in "$synthetic:tiff" "$svs:svs"; do
+    if [[ ! -s ${f%%:*} ]]; then
+        echo "== ${f%%:*}: synthetic H&E" >&2
+        "$synth" "${f%%:*}" --width "$SIZE" --height "$SIZE" --quality 90 --threads "$THREADS" --format "${f##*:}" >&2
+    fi
+done
+[[ -s $work/t.json ]] || "$vahanorm" fit --ref "$SHARED/tiles/tiatoolbox_target_image.png" -o "$work/t.json" -q
+
+# name -> command; each under /usr/bin/time appending its peak RSS (KiB) to WORK/NAME.rss.
+names=()
+cmds=()
+add() {
+    names+=("$1")
+    cmds+=("/usr/bin/time -f %M -a -o $work/$1.rss $2")
+    rm -f "$work/$1.rss"
+}
+for input in islands synthetic svs; do
+    case $input in
+        islands) in=$islands ;;
+        synthetic) in=$synthetic ;;
+        svs) in=$svs ;;
+    esac
+    common="apply $in --target $work/t.json --threads $THREADS --quality $QUALITY"
+    add "vahanorm-$input" "$vahanorm $common -o $work/out-$input.tif --report $work/report-$input.json -q"
+    add "floor-$input" "$vahanorm $common -o $work/floor-$input.tif --no-normalize --report $work/floor-$input.json -q"
+    add "vips-$input" "env VIPS_CONCURRENCY=$THREADS vips tiffsave $in $work/vips-$input.tif --tile --pyramid --compression jpeg --Q $QUALITY --tile-width 256 --tile-height 256"
 done
 
-nice_cmd=()
-[[ -n ${NICE:-} ]] && nice_cmd=(nice -n "$NICE")
-vn() { echo "$bin/vahanorm-slide-bench normalize $1 $work/vahanorm.svs --threads $THREADS --quality $QUALITY"; }
-vi() { echo "VIPS_CONCURRENCY=$THREADS vips tiffsave $1 $work/vips.tif --tile --pyramid --compression jpeg --Q $QUALITY --tile-width 256 --tile-height 256"; }
-
-echo "== hyperfine ($RUNS runs each)" >&2
-"${nice_cmd[@]}" hyperfine --warmup 1 --runs "$RUNS" --export-json "$work/hyperfine.json" \
-    -n vahanorm-svs "$(vn "$svs") >/dev/null 2>&1" -n vips-svs "$(vi "$svs")" \
-    -n vahanorm-tiff "$(vn "$tif") >/dev/null 2>&1" -n vips-tiff "$(vi "$tif")" >&2
-
-echo "== stages and peak RSS" >&2
-"${nice_cmd[@]}" /usr/bin/time -f '%M' -o "$work/vahanorm.rss" bash -c "$(vn "$tif")" > "$work/vahanorm.json" 2>"$work/vahanorm.log"
-"${nice_cmd[@]}" /usr/bin/time -f '%M' -o "$work/vips.rss" bash -c "$(vi "$tif")" 2>>"$work/vips.log"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "== hyperfine ($RUNS runs each, load average before: $load_before)" >&2
+args=()
+for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
+hyperfine --warmup 1 --runs "$RUNS" --export-json "$work/hyperfine.json" "${args[@]}" >&2
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 rss_json=""
-if [[ $SKIP_RSS != 1 ]]; then
+if [[ -n ${RSS_SIZE:-} ]]; then
     echo "== memory test ($RSS_SIZE x $RSS_SIZE)" >&2
-    rss_json=$("$PYTHON" "$root/tests/io/slide_checks_rss.py" --bin-dir "$bin" --size "$RSS_SIZE" --threads "$THREADS" |
-        head -n 1)
+    rss_json=$("$PYTHON" "$root/tests/io/slide_checks_rss.py" --vahanorm "$vahanorm" --synth "$synth" \
+        --size "$RSS_SIZE" --threads "$THREADS" | head -n 1)
 fi
 
-"$PYTHON" - "$work" "$SIZE" "$THREADS" "$QUALITY" "${NICE:-0}" "$rss_json" <<'EOF' | tee "$work/summary.md"
+"$PYTHON" - "$work" "$SIZE" "$THREADS" "$QUALITY" "$load_before" "$load_after" "$rss_json" <<'EOF' | tee "$work/summary.md"
 import json, os, sys
-work, size, threads, quality, nice, rss_json = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+work, size, threads, quality, load_before, load_after, rss_json = sys.argv[1:8]
+size = int(size)
 hf = {r["command"]: r for r in json.load(open(os.path.join(work, "hyperfine.json")))["results"]}
-rep = json.load(open(os.path.join(work, "vahanorm.json")))
-rss_vn = int(open(os.path.join(work, "vahanorm.rss")).read().split()[-1]) / 1024
-rss_vi = int(open(os.path.join(work, "vips.rss")).read().split()[-1]) / 1024
 mpx = size * size / 1e6
-print(f"### Whole-slide benchmark: {size} x {size} synthetic H&E, JPEG Q{quality}, {threads} threads")
+
+def rss(name):
+    vals = [int(l) for l in open(os.path.join(work, name + ".rss")) if l.strip().isdigit()]
+    return max(vals) / 1024 if vals else float("nan")
+
+labels = {"islands": "real H&E islands, generic TIFF (RGB JPEG Q90)",
+          "synthetic": "synthetic H&E, generic TIFF",
+          "svs": "synthetic H&E, Aperio SVS (vips: OpenSlide)"}
+print(f"### Whole slides: {size} x {size} px, JPEG Q{quality} output, {threads} threads")
 print()
-print(f"Machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end of the run"
-      + (f"; timed commands run at nice {nice}" if nice != "0" else "") + ".")
+print(f"Machine: {os.cpu_count()} CPUs; load average {load_before} before, {load_after} after the run. "
+      f"hyperfine, {hf['vahanorm-svs'].get('times') and len(hf['vahanorm-svs']['times'])} runs each after a warm-up.")
 print()
-print("| input | command | mean s | +- s | CPU s (user + sys) | Mpx/s |")
-print("|---|---|---|---|---|---|")
-for kind, label in (("svs", "Aperio SVS (vips: openslideload)"), ("tiff", "generic TIFF (vips: tiffload)")):
-    for tool, what in (("vahanorm", "vahanorm: estimate + normalise + pyramid"), ("vips", "vips tiffsave --tile --pyramid")):
-        r = hf[f"{tool}-{kind}"]
-        print(f"| {label} | {what} | {r['mean']:.2f} | {r['stddev'] or 0:.2f} | {r['user'] + r['system']:.2f} | {mpx / r['mean']:.0f} |")
-print()
-for kind in ("svs", "tiff"):
-    a, b = hf[f"vahanorm-{kind}"], hf[f"vips-{kind}"]
-    print(f"- {kind}: vahanorm / vips time **{a['mean'] / b['mean']:.2f}**, CPU time "
-          f"{(a['user'] + a['system']) / (b['user'] + b['system']):.2f} (target: time at most 0.5)")
-print()
-print(f"Peak RSS on the TIFF input: vahanorm {rss_vn:.0f} MiB, vips {rss_vi:.0f} MiB.")
-print()
-st, sm = rep["stage_seconds"], rep["stage_mpx_per_second"]
-print(f"vahanorm stages on the TIFF input (CPU seconds summed over threads; Mpx/s = level-0 Mpx / stage seconds), "
-      f"reader {rep['reader']}, colour table {str(rep['colour_lut']).lower()}:")
-print()
-print("| estimate (wall) | read + decode | normalise | encode | write (pyramid, file) | streaming wall | streaming Mpx/s |")
+print("| input | command | mean s | +- s | CPU s | Mpx/s | peak RSS MiB |")
 print("|---|---|---|---|---|---|---|")
-print(f"| {rep['estimate_seconds']:.2f} s | {st['read']:.2f} s, {sm['read']:.0f} Mpx/s | {st['normalize']:.2f} s, {sm['normalize']:.0f} Mpx/s "
-      f"| {st['encode']:.2f} s, {sm['encode']:.0f} Mpx/s | {st['write']:.2f} s, {sm['write']:.0f} Mpx/s "
-      f"| {rep['wall_seconds']:.2f} s | {rep['mpx_per_second']:.0f} |")
+for inp in ("islands", "synthetic", "svs"):
+    for tool, what in (("vahanorm", "vahanorm apply"), ("floor", "codec floor (--no-normalize)"), ("vips", "vips tiffsave")):
+        r = hf[f"{tool}-{inp}"]
+        print(f"| {labels[inp]} | {what} | {r['mean']:.2f} | {r['stddev'] or 0:.2f} | {r['user'] + r['system']:.2f} "
+              f"| {mpx / r['mean']:.0f} | {rss(f'{tool}-{inp}'):.0f} |")
+print()
+print("| input | vahanorm / floor (goal <= 1.15) | vahanorm / vips (goal: TIFF <= 0.85, SVS <= 0.35) | estimate / end to end (goal <= 0.10) | peak RSS (goal < 200 MiB) |")
+print("|---|---|---|---|---|")
+for inp in ("islands", "synthetic", "svs"):
+    v, f, b = hf[f"vahanorm-{inp}"]["mean"], hf[f"floor-{inp}"]["mean"], hf[f"vips-{inp}"]["mean"]
+    rep = json.load(open(os.path.join(work, f"report-{inp}.json")))["inputs"][0]
+    est = rep["timings_s"].get("estimate", float("nan"))
+    goal = 0.35 if inp == "svs" else 0.85
+    ok = lambda c: "met" if c else "**not met**"
+    print(f"| {inp} | {v / f:.2f} ({ok(v / f <= 1.15)}) | {v / b:.2f} ({ok(v / b <= goal)}) "
+          f"| {est:.2f} s = {est / v:.1%} ({ok(est / v <= 0.10)}) | {rss(f'vahanorm-{inp}'):.0f} ({ok(rss(f'vahanorm-{inp}') < 200)}) |")
+print()
+print("Per stage, last vahanorm and floor run (CPU seconds summed over threads; streaming wall = level 0 streamed "
+      "and the pyramid written):")
+print()
+print("| input | run | reader | estimate wall | read + decode | normalise | encode | write | streaming wall |")
+print("|---|---|---|---|---|---|---|---|---|")
+for inp in ("islands", "synthetic", "svs"):
+    for kind, fname in (("vahanorm", f"report-{inp}.json"), ("floor", f"floor-{inp}.json")):
+        rep = json.load(open(os.path.join(work, fname)))["inputs"][0]
+        t = rep["timings_s"]
+        print(f"| {inp} | {kind} | {rep['slide']['reader']} | {t.get('estimate', 0):.2f} | {t['read']:.2f} "
+              f"| {t['normalize']:.2f} | {t['encode']:.2f} | {t['write']:.2f} | {t['wall']:.2f} |")
 if rss_json:
     r = json.loads(rss_json)
     print()
-    print(f"Memory test: {r['size']} x {r['size']} px ({r['input_bytes'] / 2**20:.0f} MiB JPEG input), normalised in "
-          f"{r['normalize_seconds']:.1f} s ({r['mpx_per_second']:.0f} Mpx/s) with peak RSS **{r['peak_rss_mib']:.0f} MiB** "
-          f"(limit {r['limit_mib']:.0f} MiB), {r['levels']} levels.")
+    print(f"Memory test: {r['size']} x {r['size']} px ({r['input_bytes'] / 2**20:.0f} MiB JPEG input), `vahanorm apply` in "
+          f"{r['normalize_seconds']:.1f} s with peak RSS **{r['peak_rss_mib']:.0f} MiB** (limit {r['limit_mib']:.0f} MiB).")
 EOF

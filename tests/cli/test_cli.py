@@ -91,6 +91,59 @@ def case_usage_errors(tmp):
     check(not os.path.exists(os.path.join(tmp, "y.png")), "an output was written after a usage error")
 
 
+def case_subcommands_and_help(tmp):
+    out, err = expect(["frobnicate", "x.png"], USAGE, tmp, needle="unknown subcommand 'frobnicate'")
+    # A subcommand's help lists the global options it accepts.
+    for sub in ("apply", "fit", "estimate", "demo"):
+        out, err = expect([sub, "--help"], OK, tmp)
+        for opt in ("--threads", "--report", "-q,--quiet", "--device"):
+            check(opt in out, f"vahanorm {sub} --help does not list {opt}:\n{out}")
+
+
+def case_slide_layouts_and_names(tmp):
+    slide = shared("slides/CMU-1-Small-Region.svs")
+    # -o NAME.ome.tif picks the OME layout; --format overrides it.
+    expect(["apply", slide, "-o", "a.ome.tif", "--threads", "2", "--compression", "deflate"], OK, tmp)
+    with open(os.path.join(tmp, "a.ome.tif"), "rb") as f:
+        head = f.read()
+    check(b"<OME " in head, "a.ome.tif is not an OME-TIFF")
+    expect(["apply", slide, "-o", "b.ome.tiff", "--format", "svs", "--threads", "2"], OK, tmp)
+    with open(os.path.join(tmp, "b.ome.tiff"), "rb") as f:
+        head = f.read()
+    check(b"Aperio Image Library" in head and b"<OME " not in head, "--format svs did not win over the .ome.tiff name")
+    # Directory mode with --format ome names outputs NAME.ome.tif.
+    expect(["apply", slide, "-o", "outdir/", "--format", "ome", "--threads", "2", "--qc", "qc/", "--report", "r.json"],
+           OK, tmp)
+    check(files_in(os.path.join(tmp, "outdir")) == ["CMU-1-Small-Region.ome.tif"],
+          f"directory mode wrote {files_in(os.path.join(tmp, 'outdir'))}")
+    rep = json.load(open(os.path.join(tmp, "r.json")))["inputs"][0]
+    check(all("//" not in f for f in rep["qc_files"]), f"--qc qc/ reported {rep['qc_files']}")
+    check(rep["source_model"]["source"]["sha256_of"] == "file bytes" and len(rep["source_model"]["source"]["sha256"]) == 64,
+          f"no provenance hash in the report: {rep['source_model']}")
+    # --keep-associated: tiff refuses before any work, ome keeps them.
+    expect(["apply", slide, "-o", "c.tif", "--format", "tiff", "--keep-associated"], USAGE, tmp,
+           needle="--keep-associated")
+    check(not os.path.exists(os.path.join(tmp, "c.tif")), "an output was written after a usage error")
+    expect(["apply", slide, "-o", "d.ome.tif", "--keep-associated", "--threads", "2"], OK, tmp,
+           needle="keeping 2 associated")
+    # --no-normalize: the codec floor, slides only.
+    expect(["apply", slide, "-o", "e.tif", "--no-normalize", "--threads", "2"], OK, tmp, needle="without a stain model")
+    ref, src = make_samples(tmp)
+    expect(["apply", src, "-o", "f.png", "--no-normalize"], USAGE, tmp, needle="whole slides only")
+
+
+def case_unsupported_slide_formats(tmp):
+    with open(os.path.join(tmp, "scan.czi"), "wb") as f:
+        f.write(b"ZISRAWFILE" + bytes(100))
+    out, err = expect(["apply", "scan.czi", "-o", "o.tif"], INPUT, tmp, needle="Zeiss CZI is not a slide format")
+    check("OpenSlide" in err and ".ndpi" in err, f"the message does not say what this build reads: {err}")
+    os.makedirs(os.path.join(tmp, "wsi"))
+    with open(os.path.join(tmp, "wsi", "level0.dcm"), "wb") as f:
+        f.write(bytes(128) + b"DICM")
+    out, err = expect(["apply", "wsi", "-o", "o2.tif"], INPUT, tmp, needle="DICOM")
+    check("OpenSlide" in err, f"the DICOM message does not say what this build reads: {err}")
+
+
 def case_fit_default_output(tmp):
     ref, src = make_samples(tmp)
     out, err = expect(["fit", "--ref", ref], OK, tmp, needle="target.json")

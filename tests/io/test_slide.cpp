@@ -507,6 +507,126 @@ TEST_CASE("label and macro are kept only on request, with Aperio descriptions", 
     run_python_checks(out, in, "svs", true);
 }
 
+TEST_CASE("label and macro: ome writes them as images of their own, tiff refuses", "[slide]") {
+    if (!have_data()) return;
+    const std::string in = shared_data("slides/CMU-1-Small-Region.svs");
+    TempDir dir;
+    vn::SlideOptions o = lossless_options();
+    o.keep_associated = true;
+    o.format = vn::SlideFormat::Ome;
+    const std::string out = dir.file("assoc.ome.tif");
+    vn::normalize_slide(in, out, vn::builtin_reference(), vn::builtin_reference(), backend(), o);
+    TIFF* t = TIFFOpen(out.c_str(), "r");
+    REQUIRE(t);
+    char* xml = nullptr;
+    REQUIRE(TIFFGetField(t, TIFFTAG_IMAGEDESCRIPTION, &xml) == 1);
+    const std::string ome = xml;
+    CHECK(ome.find("Name=\"label\"") != std::string::npos);
+    CHECK(ome.find("Name=\"macro\"") != std::string::npos);
+    CHECK(ome.find("<TiffData IFD=\"1\"") != std::string::npos);
+    CHECK(ome.find("<TiffData IFD=\"2\"") != std::string::npos);
+    // Top-level directories: level 0 (reduced levels are its SubIFDs), label, macro.
+    CHECK(TIFFNumberOfDirectories(t) == 3);
+    vn::SlideReader src(in);
+    const RgbImage label = src.read_associated("label");
+    REQUIRE(TIFFSetDirectory(t, 1));
+    std::uint32_t w = 0, h = 0;
+    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w);
+    TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h);
+    CHECK(static_cast<int>(w) == label.width);
+    CHECK(static_cast<int>(h) == label.height);
+    TIFFClose(t);
+
+    o.format = vn::SlideFormat::Tiff;
+    std::string msg;
+    CHECK(kind_of([&] { vn::normalize_slide(in, dir.file("assoc.tif"), vn::builtin_reference(), vn::builtin_reference(), backend(), o); },
+                  &msg) == ErrorKind::Usage);
+    CHECK(msg.find("--keep-associated") != std::string::npos);
+    CHECK(!exists(dir.file("assoc.tif")));
+}
+
+TEST_CASE("an output says it was normalized, and with which models; normalizing it again warns", "[slide]") {
+    if (!have_data()) return;
+    const std::string in = shared_data("slides/CMU-1-Small-Region.svs");
+    TempDir dir;
+    vn::StainModel source = vn::builtin_reference();
+    source.stain[0] = {0.6, 0.8, 0.0};  // a unit row
+    source.max_conc = {1.5, 0.75};
+    vn::StainModel target = vn::builtin_reference();
+    target.max_conc = {2.0, 1.25};
+    for (const auto& [format, name] : {std::pair{vn::SlideFormat::Svs, "p.svs"}, std::pair{vn::SlideFormat::Tiff, "p.tif"},
+                                       std::pair{vn::SlideFormat::Ome, "p.ome.tif"}}) {
+        INFO(name);
+        vn::SlideOptions o = lossless_options();
+        o.format = format;
+        const std::string out = dir.file(name);
+        const vn::SlideResult first = vn::normalize_slide(in, out, source, target, backend(), o);
+        for (const std::string& w : first.warnings) CHECK(w.find("already") == std::string::npos);
+        vn::SlideReader s(out);
+        std::string text = format == vn::SlideFormat::Svs ? s.property("aperio.vahanorm") : s.property("tiff.ImageDescription");
+        if (format == vn::SlideFormat::Ome) {
+            CHECK(text.find("<MapAnnotation") != std::string::npos);
+            for (std::string::size_type at; (at = text.find("&quot;")) != std::string::npos;) text.replace(at, 6, "\"");
+        }
+        CHECK(text.find("{\"normalized\":true,\"software\":\"vahanorm\",\"version\":\"" VAHANORM_VERSION "\"") !=
+              std::string::npos);
+        CHECK(text.find("\"source\":{\"stain_matrix\":[[0.6,0.8,0],") != std::string::npos);
+        CHECK(text.find("\"max_concentrations\":[1.5,0.75]}") != std::string::npos);
+        CHECK(text.find("\"max_concentrations\":[2,1.25]}") != std::string::npos);
+
+        std::vector<std::string> log;
+        o.callbacks.log = [&](const std::string& m) { log.push_back(m); };
+        const vn::SlideResult again =
+            vn::normalize_slide(out, dir.file(std::string("again-") + name), source, target, backend(), o);
+        bool warned = false;
+        for (const std::string& w : again.warnings)
+            warned |= w.find("normalized by vahanorm " VAHANORM_VERSION " already") != std::string::npos;
+        CHECK(warned);
+        bool logged = false;
+        for (const std::string& m : log) logged |= m.find("warning: this slide was normalized") != std::string::npos;
+        CHECK(logged);
+    }
+}
+
+TEST_CASE("the input's ICC profile is kept on every level", "[slide]") {
+    if (!have_data()) return;
+    // The TCGA slide carries an sRGB profile (3144 bytes) in its first directory.
+    const std::string in = shared_data("slides/tcga-cr-7395-01a-01-ts1.svs");
+    auto icc_of = [](TIFF* t) {
+        std::uint32_t n = 0;
+        void* data = nullptr;
+        if (TIFFGetField(t, TIFFTAG_ICCPROFILE, &n, &data) != 1 || !data) return std::string();
+        return std::string(static_cast<const char*>(data), n);
+    };
+    TIFF* src = TIFFOpen(in.c_str(), "r");
+    REQUIRE(src);
+    const std::string want = icc_of(src);
+    TIFFClose(src);
+    REQUIRE(want.size() == 3144);
+    TempDir dir;
+    vn::SlideOptions o;
+    o.threads = 2;
+    const std::string out = dir.file("icc.svs");
+    vn::normalize_slide(in, out, vn::builtin_reference(), vn::builtin_reference(), backend(), o);
+    TIFF* t = TIFFOpen(out.c_str(), "r");
+    REQUIRE(t);
+    int dirs = 0;
+    do {
+        CHECK(icc_of(t) == want);
+        ++dirs;
+    } while (TIFFReadDirectory(t));
+    TIFFClose(t);
+    CHECK(dirs >= 3);
+    // A slide without one gets none.
+    const std::string out2 = dir.file("no-icc.svs");
+    vn::normalize_slide(shared_data("slides/CMU-1-Small-Region.svs"), out2, vn::builtin_reference(), vn::builtin_reference(),
+                        backend(), lossless_options());
+    TIFF* t2 = TIFFOpen(out2.c_str(), "r");
+    REQUIRE(t2);
+    CHECK(icc_of(t2).empty());
+    TIFFClose(t2);
+}
+
 TEST_CASE("QC images are written on request", "[slide]") {
     if (!have_data()) return;
     const std::string in = shared_data("slides/CMU-1-Small-Region.svs");
@@ -516,6 +636,14 @@ TEST_CASE("QC images are written on request", "[slide]") {
     const vn::SlideResult r = vn::normalize_slide(in, dir.file("o.svs"), model_for(in), vn::builtin_reference(), backend(), o);
     REQUIRE(r.qc_files.size() == 4);
     for (const std::string& f : r.qc_files) CHECK(exists(f));
+    // A directory given with a trailing slash does not double it in the reported paths.
+    o.qc_dir = dir.file("qc2") + "/";
+    const vn::SlideResult r2 = vn::normalize_slide(in, dir.file("o2.svs"), model_for(in), vn::builtin_reference(), backend(), o);
+    REQUIRE(r2.qc_files.size() == 4);
+    for (const std::string& f : r2.qc_files) {
+        CHECK(f.find("//") == std::string::npos);
+        CHECK(exists(f));
+    }
     CHECK(r.tissue_fraction > 0.1);
     CHECK(r.tissue_fraction < 0.9);
 }
