@@ -406,7 +406,7 @@ def json_bad_numbers(value, where="$"):
     bad = []
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         bad.append(f"{where}={value}")
-    elif value is None:
+    elif value is None and not where.endswith((".slide.mpp", ".slide.objective_power")):  # null = unknown there
         bad.append(f"{where}=null")
     elif isinstance(value, dict):
         for k, v in value.items():
