@@ -5,11 +5,83 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <exception>
+#include <memory>
 #include <mutex>
 #include <vector>
 
+#include "core/error.hpp"
+
 namespace vn::app {
 namespace {
+
+vahanorm_cuda_make_backend_fn g_make_backend = nullptr;
+vahanorm_cuda_last_error_fn g_last_error = nullptr;
+
+// Rethrows what a module call threw as this executable's vn::Error with the module's kind and
+// message: a vn::Error whose type information the two sides share passes unchanged; otherwise
+// the module's record of the error (vahanorm_cuda_last_error) gives the kind.
+[[noreturn]] void rethrow_from_module() {
+    try {
+        throw;
+    } catch (const Error&) {
+        throw;
+    } catch (const std::exception& e) {
+        char why[1024] = "";
+        int kind = static_cast<int>(ErrorKind::Internal);
+        if (!g_last_error || !g_last_error(why, sizeof why, &kind)) kind = static_cast<int>(ErrorKind::Internal);
+        fail(static_cast<ErrorKind>(kind), e.what());
+    } catch (...) {
+        char why[1024] = "an exception of unknown type";
+        int kind = static_cast<int>(ErrorKind::Internal);
+        if (g_last_error) (void)g_last_error(why, sizeof why, &kind);
+        fail(static_cast<ErrorKind>(kind), std::string("CUDA backend: ") + why);
+    }
+}
+
+// The module's backend behind calls that turn its exceptions into ours.
+class PluginBackend final : public Backend {
+public:
+    explicit PluginBackend(Backend* inner) : inner_(inner) {}
+    std::string name() const override {
+        try {
+            return inner_->name();
+        } catch (...) {
+            rethrow_from_module();
+        }
+    }
+    StainModel estimate(const std::vector<RgbView>& images, const EstimateParams& params) override {
+        try {
+            return inner_->estimate(images, params);
+        } catch (...) {
+            rethrow_from_module();
+        }
+    }
+    void transform(const TransformPlan& plan, const std::vector<TileJob>& tiles) override {
+        try {
+            inner_->transform(plan, tiles);
+        } catch (...) {
+            rethrow_from_module();
+        }
+    }
+    std::vector<TileOutcome> normalize_tiles(const StainModel& target, const EstimateParams& params,
+                                             const std::vector<TileJob>& tiles) override {
+        try {
+            return inner_->normalize_tiles(target, params, tiles);
+        } catch (...) {
+            rethrow_from_module();
+        }
+    }
+
+private:
+    std::unique_ptr<Backend> inner_;
+};
+
+Backend* make_wrapped_backend(const int* devices, int count, int host_threads, char* why, std::size_t why_size,
+                              int* kind) {
+    Backend* b = g_make_backend(devices, count, host_threads, why, why_size, kind);
+    return b ? new PluginBackend(b) : nullptr;
+}
 
 std::string executable_dir() {
     char buf[PATH_MAX];
@@ -47,14 +119,27 @@ const CudaPlugin* load_cuda_plugin(std::string* why) {
                 return;
             }
             auto abi = reinterpret_cast<vahanorm_cuda_abi_fn>(::dlsym(handle, "vahanorm_cuda_abi"));
+            auto layout = reinterpret_cast<vahanorm_cuda_layout_fn>(::dlsym(handle, "vahanorm_cuda_layout_of"));
             plugin.device_count =
                 reinterpret_cast<vahanorm_cuda_device_count_fn>(::dlsym(handle, "vahanorm_cuda_device_count"));
-            plugin.make_backend =
+            g_make_backend =
                 reinterpret_cast<vahanorm_cuda_make_backend_fn>(::dlsym(handle, "vahanorm_cuda_make_backend"));
-            if (!abi || !plugin.device_count || !plugin.make_backend || abi() != VAHANORM_CUDA_PLUGIN_ABI) {
+            g_last_error = reinterpret_cast<vahanorm_cuda_last_error_fn>(::dlsym(handle, "vahanorm_cuda_last_error"));
+            if (!abi || !layout || !plugin.device_count || !g_make_backend || !g_last_error ||
+                abi() != VAHANORM_CUDA_PLUGIN_ABI) {
                 failure = path + ": not a CUDA backend of this vahanorm version";
                 return;
             }
+            // The structs and exceptions that cross the boundary must have the same layout on
+            // both sides (a module built from other headers or by another compiler is refused).
+            vahanorm_cuda_layout theirs{};
+            layout(&theirs);
+            const std::string mismatch = vahanorm_cuda_layout_mismatch(vahanorm_cuda_expected_layout(), theirs);
+            if (!mismatch.empty()) {
+                failure = path + ": not a CUDA backend of this vahanorm build (" + mismatch + ")";
+                return;
+            }
+            plugin.make_backend = make_wrapped_backend;
             plugin.path = path;
             loaded = &plugin;
             return;

@@ -37,13 +37,9 @@ cudaError_t device_count_status(int& n) {
 }  // namespace
 
 int cuda_device_count() {
-    try {
-        int n = 0;
-        device_count_status(n);
-        return n;
-    } catch (...) {
-        return 0;
-    }
+    int n = 0;
+    device_count_status(n);  // a C call: nothing to catch
+    return n;
 }
 
 std::string cuda_unavailable_reason() {
@@ -60,8 +56,8 @@ std::string cuda_unavailable_reason() {
             why = std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
         if (const char* v = std::getenv("CUDA_VISIBLE_DEVICES")) why += std::string(" (CUDA_VISIBLE_DEVICES=") + v + ")";
         return why;
-    } catch (...) {
-        return "CUDA runtime unavailable";
+    } catch (const std::exception& e) {  // std::string's allocations only
+        return std::string("CUDA runtime unavailable: ") + e.what();
     }
 }
 
@@ -134,6 +130,7 @@ public:
         options_.lanes_per_device = std::max(1, options_.lanes_per_device);
         options_.max_tiles_per_batch = std::max(1, options_.max_tiles_per_batch);
         options_.staging_bytes = std::max<std::size_t>(options_.staging_bytes, 1u << 20);
+        options_.batch_bytes = std::max<std::size_t>(options_.batch_bytes, 1u << 20);
         for (int id : ids) {
             DeviceGuard guard(id);
             DeviceContext ctx;
@@ -243,20 +240,22 @@ public:
         std::vector<TileOutcome> outcomes(tiles.size());
         for (const TileJob& job : tiles) check_tile_job(job);
         if (tiles.empty()) return outcomes;
-        // Batches of whole tiles: at most max_tiles_per_batch and about one staging buffer's worth
-        // (a bigger tile gets a batch of its own), balanced, and at least one per lane.
+        // Batches of whole tiles: at most max_tiles_per_batch and batch_bytes (a bigger tile gets
+        // a batch of its own), balanced, and at least one per lane. Not bounded by the staging
+        // buffer: pinned tiles do not use it, pageable ones pass it in pieces (Lane::upload_rows).
         std::size_t total_bytes = 0;
         for (const TileJob& job : tiles) total_bytes += 3 * job.src.pixel_count() + 16;
         const std::size_t max_tiles = static_cast<std::size_t>(options_.max_tiles_per_batch);
+        const std::size_t max_bytes = options_.batch_bytes;
         const std::size_t count = std::max({(tiles.size() + max_tiles - 1) / max_tiles,
-                                            (total_bytes + options_.staging_bytes - 1) / options_.staging_bytes,
+                                            (total_bytes + max_bytes - 1) / max_bytes,
                                             std::min(tiles.size(), lane_order_.size())});
         const std::size_t per_batch = (tiles.size() + count - 1) / count;
         std::vector<std::pair<std::size_t, std::size_t>> batches;  // [first, last)
         std::size_t first = 0, bytes = 0;
         for (std::size_t t = 0; t < tiles.size(); ++t) {
             const std::size_t b = 3 * tiles[t].src.pixel_count() + 16;
-            if (t > first && (t - first >= per_batch || bytes + b > options_.staging_bytes)) {
+            if (t > first && (t - first >= per_batch || bytes + b > max_bytes)) {
                 batches.push_back({first, t});
                 first = t;
                 bytes = 0;
