@@ -21,13 +21,13 @@ PinnedBytes cuda_alloc_pinned(std::size_t bytes) {
 RgbImage cuda_transform_image(const TransformPlan& plan, RgbView src, int device, std::size_t misalign) {
     RgbImage out(src.width, src.height);
     if (src.pixel_count() == 0) return out;
-    misalign &= 3u;
+    misalign &= 15u;
     cuda::DeviceGuard guard(device);
     const cuda::DeviceTables tables;
     cuda::Stream stream;
     const std::size_t row = 3 * static_cast<std::size_t>(src.width);
     const std::size_t bytes = row * static_cast<std::size_t>(src.height);
-    cuda::DeviceBuffer<std::uint8_t> d_in(bytes + 4), d_out(bytes + 4);
+    cuda::DeviceBuffer<std::uint8_t> d_in(bytes + 16), d_out(bytes + 16);
     VN_CUDA_CHECK(cudaMemcpy2DAsync(d_in.get() + misalign, row, src.data, src.stride, row,
                                     static_cast<std::size_t>(src.height), cudaMemcpyHostToDevice, stream.get()));
     cuda::launch_transform(tables.view(), plan, d_in.get() + misalign, d_out.get() + misalign, src.pixel_count(),

@@ -22,8 +22,8 @@ using PinnedBytes = std::unique_ptr<std::uint8_t[], PinnedDeleter>;
 PinnedBytes cuda_alloc_pinned(std::size_t bytes);
 
 // The fixed-model transform of one image through the flat-buffer kernel, with the device
-// copies of src and dst starting `misalign` bytes past an aligned address (0..3; a non-zero
-// value exercises the byte-wise kernel path).
+// copies of src and dst starting `misalign` bytes past an aligned address (0..15: 0 takes the
+// 16-byte vector path, 4, 8 and 12 the 32-bit word path, the others the byte-wise path).
 RgbImage cuda_transform_image(const TransformPlan& plan, RgbView src, int device, std::size_t misalign = 0);
 
 // 2x2 box downsampling ((a + b + c + d + 2) / 4 per channel; odd last row/column replicated)
@@ -39,5 +39,12 @@ struct CudaConcentrationStats {
 };
 CudaConcentrationStats cuda_concentration_stats(const std::vector<RgbView>& images, const px::Solver<float>& solver,
                                                 double q, int device, bool shared_memory_histograms = true);
+
+// The check of the batched eigensolver's results in the device estimate (cuda/estimator.cpp):
+// throws Error(Device) naming the first of `segments` whose result is unusable: info != 0 (no
+// convergence, or a refused parameter) or a non-finite eigenvalue (3 per segment). A bad start
+// is an error, never a silent start.
+void check_principal_axes(const std::vector<int>& info, const std::vector<double>& eigenvalues,
+                          const std::vector<std::size_t>& segments);
 
 }  // namespace vn

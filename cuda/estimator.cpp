@@ -1,12 +1,14 @@
 #include "cuda/estimator.cuh"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
+#include <string>
 
 #include "core/error.hpp"
 #include "core/estimate.hpp"
 #include "core/thread_pool.hpp"
-#include "core/estimate.hpp"
+#include "cuda/cuda_ops.hpp"
 #include "cuda/histogram.cuh"
 #include "cuda/snmf.cuh"
 #include "cuda/tissue.cuh"
@@ -198,6 +200,11 @@ std::vector<SegmentEstimate> estimate_segments(Lane& lane, const TablesView& tab
         }
     }
     const std::vector<sm::State> fits = lane.download(states, segment_count);
+    // The eigensolver's verdict, per segment (the stream is idle now: no extra wait). A segment
+    // whose Jacobi iteration did not converge (info > 0), whose input was refused (info < 0) or
+    // whose eigenvalues are not finite would have started from a meaningless plane: an error,
+    // never a silent start (the CPU's eigen_sym3 has no such failure, so this is a device fault).
+    check_principal_axes(lane.download(info, segment_count), lane.download(evals, 3 * segment_count), todo);
 
     // Angle check and scaling statistics (core/estimate.cpp estimate_model, same messages).
     std::vector<px::Solver<float>> solver_store(segment_count);
@@ -234,3 +241,22 @@ std::vector<SegmentEstimate> estimate_segments(Lane& lane, const TablesView& tab
 }
 
 }  // namespace vn::cuda
+
+namespace vn {
+
+void check_principal_axes(const std::vector<int>& info, const std::vector<double>& eigenvalues,
+                          const std::vector<std::size_t>& segments) {
+    for (std::size_t s : segments) {
+        const bool finite = std::isfinite(eigenvalues[3 * s]) && std::isfinite(eigenvalues[3 * s + 1]) &&
+                            std::isfinite(eigenvalues[3 * s + 2]);
+        if (info[s] == 0 && finite) continue;
+        fail(ErrorKind::Device,
+             "cuSOLVER syevjBatched: the principal axes of segment " + std::to_string(s) + " are unusable (" +
+                 (info[s] > 0   ? "no convergence, info " + std::to_string(info[s])
+                  : info[s] < 0 ? "parameter " + std::to_string(-info[s]) + " refused"
+                                : std::string("eigenvalues not finite")) +
+                 "); use --device cpu for this input");
+    }
+}
+
+}  // namespace vn

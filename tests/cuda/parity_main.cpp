@@ -1,6 +1,8 @@
 // Standalone runner of the CUDA parity checks (no Catch2 needed): prints each check's log and
 // a summary table. Exit status: 0 all ran checks passed, 1 a check failed, 2 no device and
 // --require-device was given.
+//
+//   vahanorm_cuda_parity [--require-device] [--only TEXT]...   # --only: checks whose name contains TEXT
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -15,11 +17,14 @@
 
 int main(int argc, char** argv) {
     bool require_device = false;
+    std::vector<std::string> only;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--require-device") == 0) {
             require_device = true;
+        } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only.emplace_back(argv[++i]);
         } else {
-            std::fprintf(stderr, "usage: %s [--require-device]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--require-device] [--only TEXT]...\n", argv[0]);
             return 64;
         }
     }
@@ -38,7 +43,12 @@ int main(int argc, char** argv) {
     };
     std::vector<Row> rows;
     int failures = 0;
+    int selected = 0;
     for (const Check& c : all_checks()) {
+        bool wanted = only.empty();
+        for (const std::string& o : only) wanted = wanted || std::string(c.name).find(o) != std::string::npos;
+        if (!wanted) continue;
+        ++selected;
         std::cout << "== " << c.name << "\n";
         if (c.needs_device && !device) {
             std::cout << "[SKIPPED] no CUDA device: " << reason << "\n";
@@ -65,6 +75,10 @@ int main(int argc, char** argv) {
         std::snprintf(secs, sizeof secs, "%.2f", row.seconds);
         std::cout << "| " << row.name << " | " << row.status << " | " << row.passed << " | " << row.failed << " | "
                   << secs << " |\n";
+    }
+    if (selected == 0) {
+        std::fprintf(stderr, "no check matches --only\n");
+        return 64;
     }
     if (failures) return 1;
     if (!device && require_device) return 2;

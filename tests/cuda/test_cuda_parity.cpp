@@ -55,3 +55,6 @@ TEST_CASE("cuda: 2x2 downsampling vs host reference", "[cuda][device]") {
 TEST_CASE("cuda: backend creation errors are one-line Device errors", "[cuda][host]") {
     run_check("backend creation errors are one-line Device errors");
 }
+TEST_CASE("cuda: eigensolver results checked: no convergence or NaN is an error (host)", "[cuda][host]") {
+    run_check("eigensolver results checked: no convergence or NaN is an error (host)");
+}
