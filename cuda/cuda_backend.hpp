@@ -28,6 +28,9 @@ struct CudaBackendOptions {
     std::size_t staging_bytes = 64u << 20;       // pinned staging per lane and direction
     int lanes_per_device = 2;                    // streams (and host threads) per device
     int max_tiles_per_batch = 256;               // per-tile mode: tiles estimated together
+    std::size_t batch_bytes = 256u << 20;        // per-tile mode: input pixel bytes per batch at most
+                                                 // (device memory per lane: about 2x); pageable
+                                                 // tiles pass the staging buffer in pieces
     bool shared_memory_histograms = true;        // false: global atomics only (for tests)
 };
 

@@ -17,6 +17,10 @@ __device__ __forceinline__ px::Conc<float> concentrations(const px::Solver<float
     return px::solve(s, od[v & 255u], od[(v >> 8) & 255u], od[(v >> 16) & 255u]);
 }
 
+// Each block takes a contiguous range of runs (runs are ordered by segment), so consecutive
+// runs of one segment share one privatised histogram: it is zeroed once per block, and flushed
+// (non-zero bins only, zeroing them as it goes) only when the segment changes or the range ends,
+// not once per 65,536-pixel run. Integer counts: the result does not depend on the split.
 __global__ void __launch_bounds__(kSharedBlock) hist_shared_kernel(const float* __restrict__ od_g,
                                                                    const TissueRun* __restrict__ runs,
                                                                    std::size_t run_count,
@@ -26,10 +30,14 @@ __global__ void __launch_bounds__(kSharedBlock) hist_shared_kernel(const float* 
     extern __shared__ std::uint32_t sh[];
     std::uint32_t* sh_hist = sh;  // H bins, then E bins
     float* od = reinterpret_cast<float*>(sh + 2 * px::kHistBins);
+    const std::size_t per_block = (run_count + gridDim.x - 1) / gridDim.x;
+    const std::size_t r0 = static_cast<std::size_t>(blockIdx.x) * per_block;
+    const std::size_t r1 = r0 + per_block < run_count ? r0 + per_block : run_count;
+    if (r0 >= r1) return;  // the whole block leaves together
     for (int i = threadIdx.x; i < 256; i += blockDim.x) od[i] = od_g[i];
-    for (std::size_t r = blockIdx.x; r < run_count; r += gridDim.x) {
-        for (int i = threadIdx.x; i < 2 * px::kHistBins; i += blockDim.x) sh_hist[i] = 0;
-        __syncthreads();
+    for (int i = threadIdx.x; i < 2 * px::kHistBins; i += blockDim.x) sh_hist[i] = 0;
+    __syncthreads();
+    for (std::size_t r = r0; r < r1; ++r) {
         const TissueRun run = runs[r];
         const px::Solver<float> s = solvers[run.segment];
         const std::uint32_t* p = tissue + run.begin;
@@ -38,11 +46,19 @@ __global__ void __launch_bounds__(kSharedBlock) hist_shared_kernel(const float* 
             atomicAdd(&sh_hist[px::hist_bin(c.h)], 1u);
             atomicAdd(&sh_hist[px::kHistBins + px::hist_bin(c.e)], 1u);
         }
-        __syncthreads();
-        std::uint32_t* g = hist + static_cast<std::size_t>(run.segment) * 2 * px::kHistBins;
-        for (int i = threadIdx.x; i < 2 * px::kHistBins; i += blockDim.x)
-            if (sh_hist[i]) atomicAdd(&g[i], sh_hist[i]);
-        __syncthreads();
+        // Uniform over the block: every thread reads the same runs.
+        if (r + 1 == r1 || runs[r + 1].segment != run.segment) {
+            __syncthreads();
+            std::uint32_t* g = hist + static_cast<std::size_t>(run.segment) * 2 * px::kHistBins;
+            for (int i = threadIdx.x; i < 2 * px::kHistBins; i += blockDim.x) {
+                const std::uint32_t v = sh_hist[i];
+                if (v) {
+                    atomicAdd(&g[i], v);
+                    sh_hist[i] = 0;
+                }
+            }
+            __syncthreads();
+        }
     }
 }
 

@@ -13,33 +13,55 @@ __device__ __forceinline__ std::size_t sample_at(const SampleSegment& seg, std::
     return static_cast<std::size_t>(k % sm::kBlock) * total_items + seg.item_begin + k / sm::kBlock;
 }
 
-__global__ void moments_kernel(const SampleSegment* __restrict__ segments, std::size_t segment_count,
-                               std::size_t total_items, const float* __restrict__ r, const float* __restrict__ g,
-                               const float* __restrict__ b, double* __restrict__ cov_out) {
-    const std::size_t s = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (s >= segment_count) return;
+// One warp per segment; each sum keeps the order of core's snmf_start (samples in order, in
+// double): lanes 0-2 each sum one channel for the mean, then lanes 0-5 each one entry (p <= q)
+// of the covariance. The same additions in the same order as one thread doing all of them, so
+// the same bits; three to six independent chains of loads instead of one.
+constexpr int kWarp = 32;
+constexpr int kMomentsWarps = 4;
+
+__device__ __forceinline__ float channel(const float* r, const float* g, const float* b, int c, std::size_t i) {
+    return c == 0 ? r[i] : c == 1 ? g[i] : b[i];
+}
+
+__global__ void __launch_bounds__(kWarp * kMomentsWarps) moments_kernel(const SampleSegment* __restrict__ segments,
+                                                                        std::size_t segment_count,
+                                                                        std::size_t total_items,
+                                                                        const float* __restrict__ r,
+                                                                        const float* __restrict__ g,
+                                                                        const float* __restrict__ b,
+                                                                        double* __restrict__ cov_out) {
+    __shared__ double mean_sh[kMomentsWarps][3];
+    const int lane = static_cast<int>(threadIdx.x) % kWarp;
+    const int warp = static_cast<int>(threadIdx.x) / kWarp;
+    const std::size_t s = static_cast<std::size_t>(blockIdx.x) * kMomentsWarps + static_cast<std::size_t>(warp);
+    if (s >= segment_count) return;  // the whole warp: only warp-level barriers below
     const SampleSegment seg = segments[s];
-    double cov[3][3] = {};
+    // Covariance entry of lane l < 6: (p, q) = (0,0) (0,1) (0,2) (1,1) (1,2) (2,2).
+    const int p = lane < 3 ? 0 : lane < 5 ? 1 : 2;
+    const int q = lane < 3 ? lane : lane < 5 ? lane - 2 : 2;
+    double cov = 0;
     if (seg.sample_count >= 2) {
-        double mean[3] = {0, 0, 0};
-        for (std::uint32_t k = 0; k < seg.sample_count; ++k) {
-            const std::size_t i = sample_at(seg, total_items, k);
-            mean[0] += r[i];
-            mean[1] += g[i];
-            mean[2] += b[i];
+        if (lane < 3) {
+            double mean = 0;
+            for (std::uint32_t k = 0; k < seg.sample_count; ++k) mean += channel(r, g, b, lane, sample_at(seg, total_items, k));
+            mean_sh[warp][lane] = mean / static_cast<double>(seg.sample_count);
         }
-        for (int c = 0; c < 3; ++c) mean[c] /= static_cast<double>(seg.sample_count);
-        for (std::uint32_t k = 0; k < seg.sample_count; ++k) {
-            const std::size_t i = sample_at(seg, total_items, k);
-            const double d[3] = {r[i] - mean[0], g[i] - mean[1], b[i] - mean[2]};
-            for (int p = 0; p < 3; ++p)
-                for (int q = p; q < 3; ++q) cov[p][q] += d[p] * d[q];
+        __syncwarp();
+        if (lane < 6) {
+            const double mp = mean_sh[warp][p], mq = mean_sh[warp][q];
+            for (std::uint32_t k = 0; k < seg.sample_count; ++k) {
+                const std::size_t i = sample_at(seg, total_items, k);
+                const double dp = channel(r, g, b, p, i) - mp;
+                const double dq = channel(r, g, b, q, i) - mq;
+                cov += dp * dq;
+            }
         }
-        for (int p = 0; p < 3; ++p)
-            for (int q = 0; q < p; ++q) cov[p][q] = cov[q][p];
     }
-    for (int p = 0; p < 3; ++p)
-        for (int q = 0; q < 3; ++q) cov_out[9 * s + 3 * q + p] = cov[p][q];
+    if (lane < 6) {  // column-major 3x3, both triangles (zero for fewer than 2 samples)
+        cov_out[9 * s + 3 * q + p] = cov;
+        cov_out[9 * s + 3 * p + q] = cov;
+    }
 }
 
 constexpr int kStartBlock = 256;
@@ -88,7 +110,13 @@ __global__ void __launch_bounds__(kStartBlock) start_kernel(const SampleSegment*
     }
 }
 
-constexpr int kStepBlock = 128;
+// The C-step: sm::block_partials of each block of 256 samples, spread over 8 threads per block
+// (one per float lane of block_partials: lane l sums samples l, l + 8, ... in float, in order),
+// then the 8 lanes added in double in lane order by one thread, exactly as block_partials does.
+// A CUDA block holds 32 sample blocks ("items"): warp l computes lane l of all 32, so a warp's
+// loads of one sample row are 32 consecutive floats.
+constexpr int kStepItems = kWarp;                  // items per CUDA block
+constexpr int kStepBlock = kStepItems * sm::kLanes;  // 256 threads
 
 __global__ void __launch_bounds__(kStepBlock) c_step_kernel(const SampleSegment* __restrict__ segments,
                                                             const std::uint32_t* __restrict__ item_segment,
@@ -96,33 +124,90 @@ __global__ void __launch_bounds__(kStepBlock) c_step_kernel(const SampleSegment*
                                                             const float* __restrict__ g, const float* __restrict__ b,
                                                             const sm::State* __restrict__ states, double lambda,
                                                             double* __restrict__ partials) {
-    const std::size_t item = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (item >= total_items) return;
-    const std::uint32_t s = item_segment[item];
-    if (!states[s].active) return;
-    const SampleSegment seg = segments[s];
-    const std::uint32_t first = (static_cast<std::uint32_t>(item) - seg.item_begin) * sm::kBlock;
-    const std::uint32_t left = seg.sample_count - first;
-    const int count = left < static_cast<std::uint32_t>(sm::kBlock) ? static_cast<int>(left) : sm::kBlock;
-    const px::Solver<float> solver = sm::c_step_solver(states[s].eval, lambda);
-    double out[sm::kPartials];
-    sm::block_partials(solver, r + item, g + item, b + item, total_items, count, out);
-    for (int k = 0; k < sm::kPartials; ++k) partials[item * sm::kPartials + k] = out[k];
+    __shared__ float lane_sums[sm::kLanes][sm::kPartials][kStepItems];
+    const int t = static_cast<int>(threadIdx.x) % kStepItems;  // item within the CUDA block
+    const int l = static_cast<int>(threadIdx.x) / kStepItems;  // float lane
+    const std::size_t item = static_cast<std::size_t>(blockIdx.x) * kStepItems + static_cast<std::size_t>(t);
+    std::uint32_t s = 0;
+    bool live = item < total_items;
+    if (live) {
+        s = item_segment[item];
+        live = states[s].active;
+    }
+    if (live) {
+        const SampleSegment seg = segments[s];
+        const std::uint32_t first = (static_cast<std::uint32_t>(item) - seg.item_begin) * sm::kBlock;
+        const std::uint32_t left = seg.sample_count - first;
+        const int count = left < static_cast<std::uint32_t>(sm::kBlock) ? static_cast<int>(left) : sm::kBlock;
+        const px::Solver<float> solver = sm::c_step_solver(states[s].eval, lambda);
+        float acc[sm::kPartials];
+#pragma unroll
+        for (int k = 0; k < sm::kPartials; ++k) acc[k] = 0.0f;
+        for (int i0 = 0; i0 < sm::kBlock; i0 += sm::kLanes) {  // sm::block_partials, lane l only
+            const int i = i0 + l;
+            const std::size_t at = static_cast<std::size_t>(i) * total_items + item;
+            const float o0 = i < count ? r[at] : 0.0f, o1 = i < count ? g[at] : 0.0f, o2 = i < count ? b[at] : 0.0f;
+            const px::Conc<float> c = px::solve(solver, o0, o1, o2);
+            const float h = c.h, e = c.e;
+            acc[0] += h * h;
+            acc[1] += h * e;
+            acc[2] += e * e;
+            acc[3] += h * o0;
+            acc[4] += h * o1;
+            acc[5] += h * o2;
+            acc[6] += e * o0;
+            acc[7] += e * o1;
+            acc[8] += e * o2;
+            acc[9] += h + e;
+            acc[10] += o0 * o0 + o1 * o1 + o2 * o2;
+        }
+#pragma unroll
+        for (int k = 0; k < sm::kPartials; ++k) lane_sums[l][k][t] = acc[k];
+    }
+    __syncthreads();
+    if (live && l == 0) {
+        for (int k = 0; k < sm::kPartials; ++k) {
+            double sum = 0;
+            for (int j = 0; j < sm::kLanes; ++j) sum += lane_sums[j][k][t];
+            partials[item * sm::kPartials + k] = sum;
+        }
+    }
 }
 
-__global__ void update_kernel(const SampleSegment* __restrict__ segments, std::size_t segment_count,
-                              const double* __restrict__ partials, sm::State* __restrict__ states, double lambda,
-                              int max_iterations, double tolerance) {
-    const std::size_t s = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (s >= segment_count || !states[s].active) return;
+// One warp per segment: lane k < kPartials adds sum k of the segment's blocks in block order
+// (sm::add_partials does the same additions, field by field), then lane 0 advances the state.
+constexpr int kUpdateWarps = 4;
+
+__global__ void __launch_bounds__(kWarp * kUpdateWarps) update_kernel(const SampleSegment* __restrict__ segments,
+                                                                      std::size_t segment_count,
+                                                                      const double* __restrict__ partials,
+                                                                      sm::State* __restrict__ states, double lambda,
+                                                                      int max_iterations, double tolerance) {
+    __shared__ double sums[kUpdateWarps][sm::kPartials];
+    const int lane = static_cast<int>(threadIdx.x) % kWarp;
+    const int warp = static_cast<int>(threadIdx.x) / kWarp;
+    const std::size_t s = static_cast<std::size_t>(blockIdx.x) * kUpdateWarps + static_cast<std::size_t>(warp);
+    if (s >= segment_count || !states[s].active) return;  // the whole warp
     const SampleSegment seg = segments[s];
-    sm::Stats st;
-    sm::clear(st);
-    for (std::uint32_t i = 0; i < seg.item_count; ++i)
-        sm::add_partials(st, partials + static_cast<std::size_t>(seg.item_begin + i) * sm::kPartials);
-    sm::State state = states[s];
-    sm::snmf_advance(state, st, lambda, max_iterations, tolerance);
-    states[s] = state;
+    if (lane < sm::kPartials) {
+        double sum = 0;
+        for (std::uint32_t i = 0; i < seg.item_count; ++i)
+            sum += partials[static_cast<std::size_t>(seg.item_begin + i) * sm::kPartials + static_cast<std::size_t>(lane)];
+        sums[warp][lane] = sum;
+    }
+    __syncwarp();
+    if (lane == 0) {
+        const double* p = sums[warp];
+        sm::Stats st;
+        st.a00 = p[0]; st.a01 = p[1]; st.a11 = p[2];
+        st.b[0][0] = p[3]; st.b[0][1] = p[4]; st.b[0][2] = p[5];
+        st.b[1][0] = p[6]; st.b[1][1] = p[7]; st.b[1][2] = p[8];
+        st.sum_c = p[9];
+        st.sum_x2 = p[10];
+        sm::State state = states[s];
+        sm::snmf_advance(state, st, lambda, max_iterations, tolerance);
+        states[s] = state;
+    }
 }
 
 constexpr int kCountBlock = 256;
@@ -144,7 +229,8 @@ unsigned blocks(std::size_t n, int block) { return static_cast<unsigned>((n + st
 void launch_sample_moments(const SampleSegment* segments, std::size_t segment_count, std::size_t total_items,
                            const float* r, const float* g, const float* b, double* cov, cudaStream_t stream) {
     if (segment_count == 0) return;
-    moments_kernel<<<blocks(segment_count, 64), 64, 0, stream>>>(segments, segment_count, total_items, r, g, b, cov);
+    moments_kernel<<<blocks(segment_count, kMomentsWarps), kWarp * kMomentsWarps, 0, stream>>>(segments, segment_count,
+                                                                                              total_items, r, g, b, cov);
     VN_CUDA_CHECK_LAUNCH();
 }
 
@@ -178,7 +264,7 @@ void launch_c_step(const SampleSegment* segments, const std::uint32_t* item_segm
                    const float* r, const float* g, const float* b, const sm::State* states, double lambda,
                    double* partials, cudaStream_t stream) {
     if (total_items == 0) return;
-    c_step_kernel<<<blocks(total_items, kStepBlock), kStepBlock, 0, stream>>>(segments, item_segment, total_items, r,
+    c_step_kernel<<<blocks(total_items, kStepItems), kStepBlock, 0, stream>>>(segments, item_segment, total_items, r,
                                                                               g, b, states, lambda, partials);
     VN_CUDA_CHECK_LAUNCH();
 }
@@ -186,8 +272,8 @@ void launch_c_step(const SampleSegment* segments, const std::uint32_t* item_segm
 void launch_snmf_update(const SampleSegment* segments, std::size_t segment_count, const double* partials,
                         sm::State* states, double lambda, int max_iterations, double tolerance, cudaStream_t stream) {
     if (segment_count == 0) return;
-    update_kernel<<<blocks(segment_count, 64), 64, 0, stream>>>(segments, segment_count, partials, states, lambda,
-                                                                max_iterations, tolerance);
+    update_kernel<<<blocks(segment_count, kUpdateWarps), kWarp * kUpdateWarps, 0, stream>>>(
+        segments, segment_count, partials, states, lambda, max_iterations, tolerance);
     VN_CUDA_CHECK_LAUNCH();
 }
 
