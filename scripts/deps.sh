@@ -7,6 +7,7 @@ packages=(
   libcli11-dev libspdlog-dev catch2 nlohmann-json3-dev
   # used by the tests and benchmarks only
   python3 python3-numpy python3-openslide python3-venv python3-dev python3-tifffile libvips-tools libtiff-tools
+  patchelf  # scripts/device-bundle.sh: rpaths of the GPU bundle
   slurmctld slurmd slurm-client munge hyperfine bc time
 )
 missing=()

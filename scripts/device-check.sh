@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
-# The CUDA backend's check on a GPU machine, in one command (about 2-3 minutes on 16 cores):
-# builds core + cuda + the parity checks + the GPU benchmark in Release for one architecture,
-# runs the parity checks (standalone runner; also the Catch2/CTest cases when Catch2 is
-# installed), runs the benchmark, and prints a summary table last.
+# The CUDA backend's check on a GPU machine, in one command. Two ways:
 #
-#   scripts/device-check.sh                 # sm_90 (H100/H200)
-#   VN_CUDA_ARCHS=native scripts/device-check.sh
-#   scripts/device-check.sh --quick         # smaller benchmark
-#   scripts/device-check.sh --stage-deps    # on a dev machine: copy header-only dependencies
-#                                           # into .cache/deps (git-ignored) to carry along
+#   scripts/device-check.sh BUNDLE [--quick]   # the bundle of scripts/device-bundle.sh: nothing is
+#                                              # compiled; under 5 minutes; logs under $OUT
+#   scripts/device-check.sh [--quick]          # fallback: builds core + cuda + the parity checks +
+#                                              # the benchmark from source here (sm_90), then runs them
+#   scripts/device-check.sh --stage-deps       # on a dev machine: copy header-only dependencies
+#                                              # into .cache/deps (git-ignored) to carry along
 #
-# Environment: VN_BUILD_DIR (default build-device), VN_CUDA_ARCHS (default 90), VN_WERROR (OFF),
-# VN_JOBS (nproc). Exit status: 0 all passed; 1 a step failed; 2 no usable GPU; 3 a missing
-# build dependency (the message says which and how to provide it).
+# With a BUNDLE, each step runs under `timeout`, its whole output goes to $OUT/device-check/
+# (else ./device-check-out/device-check/), and a summary table comes last on stdout: the
+# environment (GPU, driver, which CUDA libraries the module loads); the parity runner (fixed-model
+# transform bit-exact on awkward sizes, histograms and percentiles exact, estimates within 0.5
+# degrees, per-tile pixels within the contract); the CLI with --device cuda against --device cpu
+# on a tile batch and a slide (fixed model: byte for byte; own estimates: within the contract),
+# through the dlopen'd module; an error raised inside the module reaching the CLI as its exit
+# code; compute-sanitizer memcheck and racecheck on a short parity subset; the benchmarks
+# (transform vs device-to-device copy bandwidth, per-tile tiles/s pinned to pinned, the Python
+# GPU normalizers on the same tiles, `vahanorm apply` on 1,000 JPEG tiles and on a 40k x 40k
+# slide, GPU vs CPU, with peak host and device memory). Without a GPU every CPU-side step runs
+# and the table names each GPU step skipped.
 #
-# The GPU machine has CMake, nvcc and the CUDA libraries but may lack nlohmann-json (core/
-# model.cpp needs it; header-only), pkg-config (the top-level CMakeLists asks for it even when
-# the I/O is off), Catch2 and ninja. For each this script either works around it (pkg-config:
-# a stand-in, since nothing is looked up without the I/O; Catch2: the standalone runner; ninja:
-# make) or uses a copy carried in .cache/deps (nlohmann-json), or says exactly what is missing.
+# Environment: VN_BUDGET_S (total seconds, default 285), VN_WORK (scratch for large generated
+# inputs, default a folder under ${TMPDIR:-/tmp}, removed at the end unless VN_KEEP_WORK=1),
+# VN_SLIDE_SIZE (default 40000), VN_BATCH_TILES (default 1000). Source mode: VN_BUILD_DIR
+# (default build-device), VN_CUDA_ARCHS (default 90), VN_WERROR (OFF), VN_JOBS (nproc).
+# Exit status: 0 all passed; 1 a step failed; 2 no usable GPU (every CPU-side step passed);
+# 3 the bundle (or, from source, a build dependency) is missing or broken.
+#
+# Source mode: the GPU machine has CMake, nvcc and the CUDA libraries but may lack nlohmann-json
+# (core/model.cpp needs it; header-only), pkg-config (the top-level CMakeLists asks for it even
+# when the I/O is off), Catch2 and ninja. For each this script either works around it
+# (pkg-config: a stand-in, since nothing is looked up without the I/O; Catch2: the standalone
+# runner; ninja: make) or uses a copy carried in .cache/deps (nlohmann-json), or says exactly
+# what is missing.
 set -uo pipefail
 
 vn_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -117,12 +132,16 @@ vn_stage_deps() {
 }
 
 vn_main() {
+    if [[ $# -ge 1 && -d $1 ]]; then
+        vn_bundle_main "$@"
+        return $?
+    fi
     local quick=0
     for a in "$@"; do
         case $a in
             --quick) quick=1 ;;
             --stage-deps) vn_stage_deps; return $? ;;
-            -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}"; return 0 ;;
+            -h|--help) sed -n '2,37p' "${BASH_SOURCE[0]}"; return 0 ;;
             *) vn_note "unknown argument $a"; return 64 ;;
         esac
     done
@@ -205,6 +224,458 @@ vn_main() {
         sed -n '/^| benchmark |/,$p' "$build/device-check-bench.log"
     fi
     return "$status"
+}
+
+# ---- bundle mode: scripts/device-check.sh BUNDLE ------------------------------------------
+
+vn_rows_name=()
+vn_rows_result=()
+vn_rows_secs=()
+vn_failed=0
+vn_deadline=0
+
+vn_row() { vn_rows_name+=("$1"); vn_rows_result+=("$2"); vn_rows_secs+=("$3"); }
+
+# vn_timed SECONDS LOG CMD...: CMD under timeout (capped by what is left of the time budget),
+# stdout and stderr appended to LOG. Status: CMD's; 124 timed out; 125 not run (no time left).
+vn_timed() {
+    local t=$1 log=$2
+    shift 2
+    local left=$((vn_deadline - SECONDS))
+    ((t > left)) && t=$left
+    if ((t < 5)); then
+        echo "not run: the time budget is spent" >>"$log"
+        return 125
+    fi
+    printf '$ %s\n' "$*" >>"$log"
+    timeout -k 5 "$t" "$@" >>"$log" 2>&1
+}
+
+# vn_record NAME STATUS START [TEXT]: a row of the summary; TEXT describes a pass.
+vn_record() {
+    local name=$1 rc=$2 t0=$3 text=${4:-pass}
+    case $rc in
+        0) vn_row "$name" "$text" $((SECONDS - t0)) ;;
+        124) vn_row "$name" "FAIL: timed out" $((SECONDS - t0)); vn_failed=1 ;;
+        125) vn_row "$name" "not run: time budget spent" 0; vn_failed=1 ;;
+        *) vn_row "$name" "FAIL (status $rc)" $((SECONDS - t0)); vn_failed=1 ;;
+    esac
+}
+
+vn_skip() { vn_row "$1" "skipped: ${2:-no GPU}" 0; }
+
+# vn_measure LOG TIMEOUT CMD...: runs CMD (timeout, all output to LOG) and appends a line
+# "measured: wall_s=W peak_rss_mib=R peak_gpu_mib=G status=S" (peak device memory: the GPU's
+# used memory sampled every 100 ms by nvidia-smi, minus what was in use before).
+vn_measure() {
+    local log=$1 t=$2
+    shift 2
+    local left=$((vn_deadline - SECONDS))
+    ((t > left)) && t=$left
+    if ((t < 5)); then echo "not run: the time budget is spent" >>"$log"; return 125; fi
+    local smi_log=$log.smi smi_pid="" base=0
+    if command -v nvidia-smi >/dev/null; then
+        base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 2>/dev/null | head -1)
+        nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 -lms 100 >"$smi_log" 2>/dev/null &
+        smi_pid=$!
+    fi
+    printf '$ %s\n' "$*" >>"$log"
+    python3 - "$t" "$@" >>"$log" 2>&1 <<'PY'
+import resource, subprocess, sys, time
+t0 = time.time()
+try:
+    rc = subprocess.call(["timeout", "-k", "5", sys.argv[1]] + sys.argv[2:])
+except OSError as e:
+    print(e); rc = 127
+wall = time.time() - t0
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(f"measured: wall_s={wall:.2f} peak_rss_mib={rss:.0f} status={rc}")
+sys.exit(rc)
+PY
+    local rc=$?
+    if [[ -n $smi_pid ]]; then
+        kill "$smi_pid" 2>/dev/null
+        wait "$smi_pid" 2>/dev/null
+        local peak
+        peak=$(sort -n "$smi_log" 2>/dev/null | tail -1)
+        echo "measured: peak_gpu_mib=$(( ${peak:-0} - ${base:-0} )) (used before: ${base:-0} MiB)" >>"$log"
+    fi
+    return $rc
+}
+
+vn_measured() { grep -oE "$2=[0-9.-]+" "$1" | tail -1 | cut -d= -f2; }
+vn_measured_text() {
+    local gpu_mib
+    gpu_mib=$(vn_measured "$1" peak_gpu_mib)
+    printf '%s s, peak RSS %s MiB, peak GPU memory %s\n' "$(vn_measured "$1" wall_s)" "$(vn_measured "$1" peak_rss_mib)" \
+        "$([[ -n $gpu_mib ]] && echo "+$gpu_mib MiB" || echo "n/a")"
+}
+
+vn_bundle_main() {
+    local bundle quick=0 a
+    bundle=$(cd "$1" && pwd)
+    shift
+    for a in "$@"; do
+        case $a in
+            --quick) quick=1 ;;
+            *) vn_note "unknown argument $a"; return 64 ;;
+        esac
+    done
+    if [[ ! -f $bundle/bin/vn-env || ! -x $bundle/bin/vn ]]; then
+        vn_note "$bundle is not a device bundle (no bin/vn-env): make one with scripts/device-bundle.sh"
+        return 3
+    fi
+    # shellcheck source=/dev/null
+    source "$bundle/bin/vn-env"
+    vn_deadline=$((SECONDS + ${VN_BUDGET_S:-285}))
+    local out=${OUT:-$PWD/device-check-out}/device-check
+    mkdir -p "$out" || return 3
+    local work=${VN_WORK:-}
+    if [[ -z $work ]]; then
+        work=$(mktemp -d "${TMPDIR:-/tmp}/vn-device-check.XXXXXX") || return 3
+        [[ ${VN_KEEP_WORK:-0} == 1 ]] || trap 'rm -rf "'"$work"'"' EXIT
+    fi
+    mkdir -p "$work"
+    local vn=$bundle/bin/vn data=$bundle/data t0 rc gpu=0 gpu_name="" why=""
+    local threads
+    threads=$(nproc)
+    ((threads > 16)) && threads=16
+    vn_note "bundle $bundle; logs in $out; scratch in $work"
+
+    # -- environment ------------------------------------------------------------------------
+    t0=$SECONDS
+    local envlog=$out/00-environment.log
+    {
+        date -u
+        uname -srm
+        head -2 "$bundle/MANIFEST" 2>/dev/null
+        echo "C/C++ runtime: $vn_runtime (glibc ${vn_have_glibc:-?}; the bundle needs >= $vn_need_glibc, GLIBCXX_$vn_need_glibcxx)"
+        echo "--- nvidia-smi"
+        if command -v nvidia-smi >/dev/null; then
+            timeout 20 nvidia-smi 2>&1
+            timeout 20 nvidia-smi --query-gpu=index,name,driver_version,memory.total,compute_cap --format=csv 2>&1
+        else
+            echo "nvidia-smi: not found"
+        fi
+        echo "--- nvcc"; nvcc --version 2>&1 | tail -2 || echo "nvcc: not found"
+        echo "--- compute-sanitizer"; compute-sanitizer --version 2>&1 | head -2 || echo "compute-sanitizer: not found"
+        echo "--- python"; timeout 60 python3 -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1 | tail -1
+        echo "--- libraries of the CUDA module (LD_LIBRARY_PATH=$vn_ld)"
+        LD_LIBRARY_PATH=$vn_ld ldd "$bundle/bin/libvahanorm-cuda.so" 2>&1
+    } >"$envlog" 2>&1
+    local broken=0 f
+    for f in "$bundle"/bin/*; do
+        [[ -x $f && $f != *.so && $(head -c 4 "$f" | od -An -c | tr -d ' ') == 177ELF ]] || continue
+        if LD_LIBRARY_PATH=$vn_ld ldd "$f" 2>&1 | grep -v 'libcuda\.so' | grep -q 'not found'; then
+            echo "--- $f: missing libraries" >>"$envlog"
+            LD_LIBRARY_PATH=$vn_ld ldd "$f" 2>&1 | grep 'not found' >>"$envlog"
+            broken=1
+        fi
+    done
+    if LD_LIBRARY_PATH=$vn_ld ldd "$bundle/bin/libvahanorm-cuda.so" 2>&1 | grep -q 'not found'; then broken=1; fi
+    if ! vn_timed 30 "$envlog" "$vn" vahanorm --version; then broken=1; fi
+    local probe
+    probe=$(timeout 60 "$vn" vahanorm_cuda_parity --only 'backend creation' 2>&1 | head -1)
+    echo "--- device probe: $probe" >>"$envlog"
+    if [[ $probe == "CUDA device 0:"* ]]; then
+        gpu=1
+        gpu_name=${probe#CUDA device 0: }
+    else
+        why=${probe#no CUDA device: }
+    fi
+    local cudalibs
+    cudalibs=$(LD_LIBRARY_PATH=$vn_ld ldd "$bundle/bin/libvahanorm-cuda.so" 2>/dev/null |
+               awk '/libcu(solver|blas|blasLt|sparse)|libnvJitLink/ {print $1 " => " $3}' | paste -sd, - | sed 's/,/, /g')
+    if ((broken)); then
+        vn_row "environment" "FAIL: the bundle does not run here (see 00-environment.log)" $((SECONDS - t0))
+        vn_failed=1
+        vn_summary "$out"
+        return 3
+    fi
+    local driver=""
+    command -v nvidia-smi >/dev/null && driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
+    if ((gpu)); then
+        vn_row "environment" "GPU $gpu_name, driver ${driver:-?}; runtime: $vn_runtime; module loads: ${cudalibs:-?}" $((SECONDS - t0))
+    else
+        vn_row "environment" "no GPU ($why); runtime: $vn_runtime; module loads: ${cudalibs:-?}" $((SECONDS - t0))
+    fi
+
+    # Large inputs for the benchmarks, generated in the background while the checks run.
+    local gen_pids=()
+    if ((gpu)); then
+        local batch=${VN_BATCH_TILES:-1000} side=${VN_SLIDE_SIZE:-40000} k per
+        ((quick)) && { batch=200; side=16000; }
+        per=$(((batch + 7) / 8))
+        mkdir -p "$work/jpg"
+        for k in 0 1 2 3 4 5 6 7; do
+            local first=$((k * per)) count=$per extra=()
+            ((first + count > batch)) && count=$((batch - first))
+            ((count > 0)) || continue
+            ((k < 2)) && extra=(--raw "$work/raw$k.rgb")
+            timeout 200 "$vn" vahanorm-synth-tiles "$work/jpg" --first "$first" --count "$count" --ext jpg "${extra[@]}" \
+                >"$out/gen-tiles-$k.log" 2>&1 &
+            gen_pids+=($!)
+        done
+        timeout 60 "$vn" vahanorm-synth-tiles "$work" --count 0 --reference "$work/reference.rgb" >"$out/gen-reference.log" 2>&1 &
+        gen_pids+=($!)
+        timeout 240 "$vn" make-synthetic-slide "$work/slide-big.svs" --width "$side" --height "$side" --threads 8 \
+            >"$out/gen-slide.log" 2>&1 &
+        gen_pids+=($!)
+    fi
+
+    # -- parity runner ------------------------------------------------------------------------
+    t0=$SECONDS
+    vn_timed 150 "$out/10-parity.log" "$vn" vahanorm_cuda_parity --require-device
+    rc=$?
+    if ((rc == 2)); then
+        vn_row "parity runner (host checks; GPU checks)" "host checks pass; $(grep -c '^\[SKIPPED\]' "$out/10-parity.log") GPU checks skipped: no GPU" $((SECONDS - t0))
+    else
+        vn_record "parity runner: transform bit-exact, histograms exact, estimates, per-tile, downsampling" "$rc" "$t0" \
+            "pass ($(grep -c '| pass |' "$out/10-parity.log") checks)"
+    fi
+
+    # -- the CLI through the module ---------------------------------------------------------
+    local tiles=("$data"/tiles/*.jpg "$data"/odd/*.png) log
+    local common=(--target "$data/target.json" --out-format png)
+    # fixed model, tile batch
+    log=$out/20-cli-tiles-fixed.log
+    t0=$SECONDS
+    vn_timed 90 "$log" "$vn" vahanorm -q --device cpu --report "$out/cli-tiles-fixed-cpu.json" apply "${tiles[@]}" \
+        --source-model "$data/source.json" "${common[@]}" -o "$work/fixed-cpu/"
+    rc=$?
+    if ((rc != 0)) || ((gpu == 0)); then
+        vn_record "CLI tile batch, fixed model: --device cpu" "$rc" "$t0" "pass (${#tiles[@]} tiles)"
+        ((gpu)) || vn_skip "CLI tile batch, fixed model: --device cuda, byte-compared"
+    else
+        vn_timed 90 "$log" "$vn" vahanorm -q --device cuda --report "$out/cli-tiles-fixed-cuda.json" apply "${tiles[@]}" \
+            --source-model "$data/source.json" "${common[@]}" -o "$work/fixed-cuda/"
+        rc=$?
+        if ((rc == 0)); then
+            local same=0 differ=0
+            for f in "$work"/fixed-cpu/*; do
+                if cmp -s "$f" "$work/fixed-cuda/$(basename "$f")"; then same=$((same + 1)); else differ=$((differ + 1)); echo "differs: $(basename "$f")" >>"$log"; fi
+            done
+            vn_timed 60 "$log" "$vn" vahanorm-compare-images "$work/fixed-cpu" "$work/fixed-cuda" --exact
+            rc=$?
+            ((differ == 0)) || rc=1
+            vn_record "CLI tile batch, fixed model: --device cuda vs cpu, byte for byte" "$rc" "$t0" "$same files identical"
+        else
+            vn_record "CLI tile batch, fixed model: --device cuda vs cpu, byte for byte" "$rc" "$t0"
+        fi
+    fi
+    # per-tile estimates, tile batch
+    log=$out/21-cli-tiles-per-tile.log
+    t0=$SECONDS
+    vn_timed 90 "$log" "$vn" vahanorm -q --device cpu --report "$out/cli-tiles-cpu.json" apply "${tiles[@]}" "${common[@]}" \
+        -o "$work/tiles-cpu/"
+    rc=$?
+    if ((rc != 0)) || ((gpu == 0)); then
+        vn_record "CLI tile batch, per-tile estimates: --device cpu" "$rc" "$t0" "pass (${#tiles[@]} tiles)"
+        ((gpu)) || vn_skip "CLI tile batch, per-tile estimates: --device cuda vs cpu, within the contract"
+    else
+        vn_timed 90 "$log" "$vn" vahanorm -q --device cuda --report "$out/cli-tiles-cuda.json" apply "${tiles[@]}" \
+            "${common[@]}" -o "$work/tiles-cuda/"
+        rc=$?
+        if ((rc == 0)); then
+            vn_timed 60 "$log" "$vn" vahanorm-compare-images "$work/tiles-cpu" "$work/tiles-cuda"
+            rc=$?
+        fi
+        vn_record "CLI tile batch, per-tile estimates: --device cuda vs cpu, within the contract" "$rc" "$t0" \
+            "pass: $(grep '^total:' "$log" | tail -1 | sed 's/^total: //')"
+    fi
+    # the slide: fixed model (byte for byte), and its own estimate (models within 0.5 degrees)
+    log=$out/22-cli-slide.log
+    t0=$SECONDS
+    local slide=$data/slide.svs
+    vn_timed 90 "$log" "$vn" vahanorm -q --device cpu apply "$slide" --source-model "$data/source.json" \
+        --target "$data/target.json" -o "$work/slide-fixed-cpu.tif"
+    rc=$?
+    if ((rc == 0)); then
+        vn_timed 90 "$log" "$vn" vahanorm -q --device cpu apply "$slide" --target "$data/target.json" \
+            --report "$out/cli-slide-cpu.json" -o "$work/slide-cpu.tif"
+        rc=$?
+    fi
+    if ((rc != 0)) || ((gpu == 0)); then
+        vn_record "CLI slide, fixed model and own estimate: --device cpu" "$rc" "$t0"
+        ((gpu)) || vn_skip "CLI slide: --device cuda vs cpu (fixed model byte for byte; estimate within 0.5 deg)"
+    else
+        vn_timed 90 "$log" "$vn" vahanorm -q --device cuda apply "$slide" --source-model "$data/source.json" \
+            --target "$data/target.json" -o "$work/slide-fixed-cuda.tif"
+        rc=$?
+        if ((rc == 0)); then
+            cmp "$work/slide-fixed-cpu.tif" "$work/slide-fixed-cuda.tif" >>"$log" 2>&1
+            rc=$?
+        fi
+        if ((rc == 0)); then
+            vn_timed 90 "$log" "$vn" vahanorm -q --device cuda apply "$slide" --target "$data/target.json" \
+                --report "$out/cli-slide-cuda.json" -o "$work/slide-cuda.tif"
+            rc=$?
+        fi
+        if ((rc == 0)); then
+            vn_timed 30 "$log" python3 - "$out/cli-slide-cpu.json" "$out/cli-slide-cuda.json" <<'PY'
+import json, math, sys
+def model(path):
+    r = json.load(open(path))
+    for rec in r.get("inputs", []):
+        if "model" in rec:
+            return rec["model"]
+    raise SystemExit(f"{path}: no model in the report")
+a, b = model(sys.argv[1]), model(sys.argv[2])
+def angle(u, v):
+    d = sum(x * y for x, y in zip(u, v)) / math.sqrt(sum(x * x for x in u) * sum(y * y for y in v))
+    return math.degrees(math.acos(max(-1.0, min(1.0, d))))
+worst = max(angle(a["stain_matrix"][k], b["stain_matrix"][k]) for k in range(2))
+rel = max(abs(x - y) / max(abs(x), 1e-12) for x, y in zip(a["max_concentrations"], b["max_concentrations"]))
+print(f"slide estimate: stain angle diff {worst:.3g} deg, max concentration rel diff {rel:.3g}")
+sys.exit(0 if worst <= 0.5 and rel <= 1e-3 else 1)
+PY
+            rc=$?
+        fi
+        vn_record "CLI slide: --device cuda vs cpu (fixed model byte for byte; estimate within 0.5 deg)" "$rc" "$t0" \
+            "pass: $(grep '^slide estimate:' "$log" | tail -1 | sed 's/^slide estimate: //')"
+    fi
+    # an error raised inside the module reaches the CLI as its documented exit code
+    log=$out/23-cli-errors.log
+    t0=$SECONDS
+    if ((gpu)); then
+        vn_timed 60 "$log" "$vn" vahanorm --device cuda estimate "$data/odd/odd_glass.png" -o "$work/glass.json"
+        rc=$?
+        local rc2
+        vn_timed 60 "$log" "$vn" vahanorm --device cuda:99 estimate "$data/tiles/tile_0000.jpg" -o "$work/x.json"
+        rc2=$?
+        echo "estimate of an all-glass tile on the GPU: status $rc (want 65); --device cuda:99: status $rc2 (want 69)" >>"$log"
+        if ((rc == 65 && rc2 == 69)) && grep -q '^error: ' "$log"; then rc=0; else rc=1; fi
+        vn_record "CLI: errors inside the module -> exit codes (65 no tissue, 69 bad device)" "$rc" "$t0"
+    else
+        vn_timed 60 "$log" "$vn" vahanorm --device cuda estimate "$data/tiles/tile_0000.jpg" -o "$work/x.json"
+        rc=$?
+        echo "--device cuda without a GPU: status $rc (want 69)" >>"$log"
+        if ((rc == 69)) && grep -q '^error: .*CUDA' "$log"; then rc=0; else rc=1; fi
+        vn_record "CLI: --device cuda without a GPU -> exit 69 through the module" "$rc" "$t0" \
+            "pass: $(grep '^error: ' "$log" | head -1 | cut -c1-90)"
+        vn_skip "CLI: errors inside the module on a GPU -> exit codes 65 and 69"
+    fi
+
+    # -- compute-sanitizer ------------------------------------------------------------------
+    local tool
+    for tool in memcheck racecheck; do
+        local name="compute-sanitizer $tool (parity subset)"
+        if ((gpu == 0)); then vn_skip "$name"; continue; fi
+        if ! command -v compute-sanitizer >/dev/null; then vn_skip "$name" "compute-sanitizer not found"; continue; fi
+        if [[ $vn_runtime == "bundled glibc"* ]]; then vn_skip "$name" "needs the system C runtime"; continue; fi
+        local subset=(--only histograms)
+        [[ $tool == memcheck ]] && subset=(--only histograms --only downsampling --only per-tile)
+        t0=$SECONDS
+        vn_timed 75 "$out/30-sanitizer-$tool.log" env LD_LIBRARY_PATH="$vn_ld" compute-sanitizer --tool "$tool" \
+            --error-exitcode 99 "$bundle/bin/vahanorm_cuda_parity" --require-device "${subset[@]}"
+        rc=$?
+        vn_record "$name" "$rc" "$t0" "pass: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/30-sanitizer-$tool.log" | tail -1)"
+    done
+
+    # -- benchmarks -------------------------------------------------------------------------
+    if ((gpu == 0)); then
+        vn_skip "benchmark: transform vs device-to-device copy; per-tile 512 tiles/s pinned to pinned"
+        vn_skip "benchmark: wsi-normalizer TorchVahadaneNormalizer and torch-staintools Vahadane, same tiles"
+        vn_skip "benchmark: vahanorm apply, ${VN_BATCH_TILES:-1000} JPEG tiles, cuda vs cpu"
+        vn_skip "benchmark: ${VN_SLIDE_SIZE:-40000}^2 slide, cuda vs cpu, peak memory"
+    else
+        t0=$SECONDS
+        local p
+        for p in "${gen_pids[@]}"; do wait "$p" || echo "generator $p: status $?" >>"$out/gen-tiles-0.log"; done
+        cat "$work"/raw0.rgb "$work"/raw1.rgb >"$work/tiles512.rgb" 2>/dev/null
+        vn_row "generate benchmark inputs (in the background)" "done, waited $((SECONDS - t0)) s" $((SECONDS - t0))
+
+        t0=$SECONDS
+        local bench_args=(--raw "$work/tiles512.rgb" --target "$data/target.json" --cpu-threads "$threads")
+        ((quick)) && bench_args+=(--quick)
+        vn_timed 120 "$out/40-bench-gpu.log" "$vn" vahanorm_bench_gpu "${bench_args[@]}"
+        rc=$?
+        vn_record "benchmark: transform vs D2D copy; per-tile tiles/s (vahanorm_bench_gpu)" "$rc" "$t0" "see the table below"
+
+        t0=$SECONDS
+        local tool_rc=0
+        vn_timed 60 "$out/41-bench-python.log" python3 "$bundle/bin/gpu_tools.py" --wheels "$bundle/wheels" \
+            --tiles "$work/tiles512.rgb" --count 24 --reference "$work/reference.rgb" --only wsi || tool_rc=$?
+        vn_timed 100 "$out/41-bench-python.log" python3 "$bundle/bin/gpu_tools.py" --wheels "$bundle/wheels" \
+            --tiles "$work/tiles512.rgb" --count 128 --reference "$work/reference.rgb" --only tsi || tool_rc=$?
+        vn_record "benchmark: Python GPU normalizers, same tiles and target" "$tool_rc" "$t0" "see the table below"
+
+        local dev
+        for dev in cuda cpu; do
+            t0=$SECONDS
+            rm -rf "$work/batch-out"
+            local devargs=(--device "$dev")
+            [[ $dev == cpu ]] && devargs+=(--threads "$threads")
+            vn_measure "$out/42-batch-$dev.log" 120 "$vn" vahanorm -q "${devargs[@]}" --report "$out/batch-$dev.json" apply \
+                "$work"/jpg/*.jpg --target "$data/target.json" -o "$work/batch-out/"
+            rc=$?
+            vn_record "benchmark: vahanorm apply, $(find "$work/jpg" -name '*.jpg' | wc -l) JPEG tiles, --device $dev" "$rc" \
+                "$t0" "$(vn_measured_text "$out/42-batch-$dev.log")"
+        done
+        for dev in cuda cpu; do
+            t0=$SECONDS
+            local devargs=(--device "$dev")
+            [[ $dev == cpu ]] && devargs+=(--threads "$threads")
+            if [[ ! -f $work/slide-big.svs ]]; then vn_row "benchmark: big slide, --device $dev" "FAIL: not generated (gen-slide.log)" 0; vn_failed=1; continue; fi
+            vn_measure "$out/43-slide-$dev.log" 150 "$vn" vahanorm -q "${devargs[@]}" --report "$out/slide-$dev.json" apply \
+                "$work/slide-big.svs" --target "$data/target.json" -o "$work/slide-big-$dev.tif"
+            rc=$?
+            vn_record "benchmark: ${side}^2 slide, --device $dev" "$rc" "$t0" "$(vn_measured_text "$out/43-slide-$dev.log")"
+            rm -f "$work/slide-big-$dev.tif"
+        done
+        python3 - "$out" >"$out/44-where-time-goes.md" 2>&1 <<'PY'
+import json, os, sys
+out = sys.argv[1]
+print("| run | inputs | decode/read | normalize | encode | write | note |\n|---|---:|---:|---:|---:|---:|---|")
+for name in ("batch-cuda", "batch-cpu", "slide-cuda", "slide-cpu"):
+    p = os.path.join(out, name + ".json")
+    if not os.path.exists(p):
+        continue
+    r = json.load(open(p))
+    recs = r.get("inputs", [])
+    sums = {}
+    for rec in recs:
+        for key in ("timings_ms", "timings_s"):
+            for k, v in (rec.get(key) or {}).items():
+                sums[k] = sums.get(k, 0.0) + (v / 1000 if key == "timings_ms" else v)
+    unit = lambda k: f"{sums[k]:.2f} s" if k in sums else ""
+    print(f"| {name} | {len(recs)} | {unit('decode') or unit('read')} | {unit('normalize')} | {unit('encode')} | "
+          f"{unit('write')} | per-input times summed over threads |")
+PY
+    fi
+
+    vn_summary "$out" "$gpu"
+    if ((vn_failed)); then return 1; fi
+    if ((gpu == 0)); then return 2; fi
+    return 0
+}
+
+# vn_summary OUT [GPU]: the summary table (stdout and OUT/summary.md), then the benchmark tables.
+vn_summary() {
+    local out=$1 gpu=${2:-0} i
+    {
+        echo
+        echo "## device check summary"
+        echo
+        echo "| step | result | seconds |"
+        echo "|---|---|---:|"
+        for i in "${!vn_rows_name[@]}"; do echo "| ${vn_rows_name[$i]} | ${vn_rows_result[$i]} | ${vn_rows_secs[$i]} |"; done
+        if [[ -f $out/10-parity.log ]]; then
+            echo
+            sed -n '/^| check |/,$p' "$out/10-parity.log"
+        fi
+        if ((gpu)); then
+            echo
+            echo "| benchmark | value | unit | notes |"
+            echo "|---|---:|---|---|"
+            sed -n '/^| benchmark |/,$p' "$out/40-bench-gpu.log" 2>/dev/null | tail -n +3
+            grep -h '^| ' "$out/41-bench-python.log" 2>/dev/null
+            echo
+            cat "$out/44-where-time-goes.md" 2>/dev/null
+        fi
+        echo
+        echo "logs: $out"
+    } | tee "$out/summary.md"
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

@@ -1,6 +1,7 @@
 // GPU benchmark: prints a markdown table.
-//   (a) per-tile estimation + transform of 512x512 synthetic H&E tiles, in calls of N tiles:
-//       tiles per second (GPU and CPU backends);
+//   (a) per-tile estimation + transform of 512x512 synthetic H&E tiles (or those of --raw), in
+//       calls of N tiles: tiles per second, GPU from pinned to pinned and from pageable to
+//       pageable host memory, and the CPU backend;
 //   (b) fixed-model transform of a device-resident buffer: bytes moved per second (3 read +
 //       3 written per pixel) as a fraction of a device-to-device cudaMemcpy measured in the
 //       same run;
@@ -40,6 +41,8 @@ struct Options {
     std::size_t big_mib = 1024;   // (b) device-resident pixels
     std::size_t pipe_mib = 1024;  // (c) host pixels
     int cpu_threads = 0;
+    std::string raw;     // (a) tiles from this file (vahanorm-synth-tiles --raw), else synthetic
+    std::string target;  // (a) target model (JSON), else the built-in reference
 };
 
 struct Row {
@@ -66,35 +69,71 @@ vn::RgbImage synthetic_tile(int size, std::uint64_t seed, bool lab_b) {
     return vn::render_synthetic(spec);
 }
 
+std::vector<vn::RgbImage> read_raw_tiles(const std::string& path, int size) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) vn::fail(vn::ErrorKind::Input, "cannot open " + path);
+    std::vector<vn::RgbImage> tiles;
+    for (;;) {
+        vn::RgbImage t(size, size);
+        if (std::fread(t.pixels.data(), 1, t.pixels.size(), f) != t.pixels.size()) break;
+        tiles.push_back(std::move(t));
+    }
+    std::fclose(f);
+    if (tiles.empty()) vn::fail(vn::ErrorKind::Input, path + ": no whole " + std::to_string(size) + "^2 tile");
+    return tiles;
+}
+
 void per_tile(const Options& o, vn::Backend& gpu, vn::Backend& cpu, std::vector<Row>& rows) {
-    // 16 distinct tiles, repeated: estimation does not care that tiles repeat.
+    // The tiles of --raw (the Python tools' tiles), else 16 distinct synthetic tiles, repeated:
+    // estimation does not care that tiles repeat.
     std::vector<vn::RgbImage> distinct;
-    for (int i = 0; i < 16; ++i) distinct.push_back(synthetic_tile(o.tile_size, static_cast<std::uint64_t>(i + 1), i % 2 == 1));
-    std::vector<vn::RgbImage> out(static_cast<std::size_t>(o.tiles), vn::RgbImage(o.tile_size, o.tile_size));
+    if (!o.raw.empty()) {
+        distinct = read_raw_tiles(o.raw, o.tile_size);
+    } else {
+        for (int i = 0; i < 16; ++i)
+            distinct.push_back(synthetic_tile(o.tile_size, static_cast<std::uint64_t>(i + 1), i % 2 == 1));
+    }
+    const std::size_t n = static_cast<std::size_t>(o.tiles);
+    const std::size_t tile_bytes = distinct[0].pixels.size();
+    std::vector<vn::RgbImage> out(n, vn::RgbImage(o.tile_size, o.tile_size));
     std::vector<vn::TileJob> jobs;
-    for (int i = 0; i < o.tiles; ++i)
-        jobs.push_back(vn::TileJob{distinct[static_cast<std::size_t>(i) % distinct.size()].view(),
-                                   out[static_cast<std::size_t>(i)].span()});
-    const vn::StainModel target = vn::builtin_reference();
+    for (std::size_t i = 0; i < n; ++i) jobs.push_back(vn::TileJob{distinct[i % distinct.size()].view(), out[i].span()});
+    const vn::StainModel target = o.target.empty() ? vn::builtin_reference() : vn::load_model(o.target);
     const vn::EstimateParams params;
-    (void)gpu.normalize_tiles(target, params, jobs);  // warm-up: allocations, pinned staging
-    const auto t0 = Clock::now();
-    int normalized = 0;
-    for (int c = 0; c < o.calls; ++c)
-        for (const vn::TileOutcome& r : gpu.normalize_tiles(target, params, jobs)) normalized += r.normalized;
-    const double gpu_s = seconds_since(t0);
-    const double gpu_rate = o.tiles * o.calls / gpu_s;
-    rows.push_back({"(a) per-tile estimate + transform, GPU", fmt(gpu_rate), "tiles/s",
-                    std::to_string(o.tiles) + " tiles of " + std::to_string(o.tile_size) + "^2 per call, " +
-                        std::to_string(normalized) + "/" + std::to_string(o.tiles * o.calls) + " normalized"});
+    const std::string what = std::to_string(o.tiles) + " tiles of " + std::to_string(o.tile_size) + "^2 per call (" +
+                             std::to_string(distinct.size()) + (o.raw.empty() ? " synthetic" : " from --raw") +
+                             "), target " + (o.target.empty() ? "built-in" : o.target);
+    auto run = [&](const std::vector<vn::TileJob>& js, const char* name) {
+        (void)gpu.normalize_tiles(target, params, js);  // warm-up: allocations, pinned staging
+        const auto t0 = Clock::now();
+        int normalized = 0;
+        for (int c = 0; c < o.calls; ++c)
+            for (const vn::TileOutcome& r : gpu.normalize_tiles(target, params, js)) normalized += r.normalized;
+        const double rate = static_cast<double>(n) * o.calls / seconds_since(t0);
+        rows.push_back({std::string("(a) per-tile estimate + transform, GPU, ") + name, fmt(rate), "tiles/s",
+                        what + "; " + std::to_string(normalized) + "/" + std::to_string(n * static_cast<std::size_t>(o.calls)) +
+                            " normalized"});
+        return rate;
+    };
+    // Pinned host memory in and out (the goal's figure: direct 2D DMA both ways, no staging copy).
+    vn::PinnedBytes pin_in = vn::cuda_alloc_pinned(n * tile_bytes), pin_out = vn::cuda_alloc_pinned(n * tile_bytes);
+    std::vector<vn::TileJob> pinned_jobs;
+    for (std::size_t i = 0; i < n; ++i) {
+        std::memcpy(pin_in.get() + i * tile_bytes, distinct[i % distinct.size()].pixels.data(), tile_bytes);
+        const std::size_t stride = 3u * static_cast<std::size_t>(o.tile_size);
+        pinned_jobs.push_back(vn::TileJob{vn::RgbView{pin_in.get() + i * tile_bytes, o.tile_size, o.tile_size, stride},
+                                          vn::RgbSpan{pin_out.get() + i * tile_bytes, o.tile_size, o.tile_size, stride}});
+    }
+    const double gpu_rate = run(pinned_jobs, "pinned to pinned");
+    (void)run(jobs, "pageable to pageable");
 
     std::vector<vn::TileJob> cpu_jobs(jobs.begin(), jobs.begin() + std::min<std::ptrdiff_t>(o.cpu_tiles, o.tiles));
     const auto t1 = Clock::now();
     (void)cpu.normalize_tiles(target, params, cpu_jobs);
     const double cpu_rate = static_cast<double>(cpu_jobs.size()) / seconds_since(t1);
     rows.push_back({"(a) per-tile estimate + transform, CPU", fmt(cpu_rate), "tiles/s",
-                    cpu.name() + ", " + std::to_string(cpu_jobs.size()) + " tiles; GPU/CPU = " + fmt(gpu_rate / cpu_rate) +
-                        "x"});
+                    cpu.name() + ", " + std::to_string(cpu_jobs.size()) + " tiles; GPU pinned/CPU = " +
+                        fmt(gpu_rate / cpu_rate) + "x"});
 }
 
 void device_resident(const Options& o, std::vector<Row>& rows) {
@@ -204,6 +243,7 @@ int main(int argc, char** argv) {
         else if (a == "--big-mib") o.big_mib = static_cast<std::size_t>(next("--big-mib"));
         else if (a == "--pipe-mib") o.pipe_mib = static_cast<std::size_t>(next("--pipe-mib"));
         else if (a == "--cpu-threads") o.cpu_threads = static_cast<int>(next("--cpu-threads"));
+        else if ((a == "--raw" || a == "--target") && i + 1 < argc) (a == "--raw" ? o.raw : o.target) = argv[++i];
         else if (a == "--quick") {
             o.tiles = 64;
             o.calls = 1;
@@ -216,7 +256,7 @@ int main(int argc, char** argv) {
         } else {
             std::fprintf(stderr,
                          "usage: %s [--quick] [--only a|b|c] [--tiles N] [--tile-size PX] [--calls N] [--cpu-tiles N]\n"
-                         "          [--big-mib MIB] [--pipe-mib MIB] [--cpu-threads N]\n",
+                         "          [--big-mib MIB] [--pipe-mib MIB] [--cpu-threads N] [--raw TILES.rgb] [--target MODEL]\n",
                          argv[0]);
             return 64;
         }
