@@ -83,6 +83,41 @@ VN_HD void block_partials(const px::Solver<float>& s, const float* r, const floa
     }
 }
 
+// One float lane of block_partials: the kPartials sums of samples lane, lane + 8, ... (the same
+// operations in the same order as block_partials does for that lane). block_partials equals
+// these 8 lanes added in double in lane order (sum_lanes); the device spreads the lanes over
+// threads this way (cuda/snmf.cu).
+VN_HD void lane_partials(const px::Solver<float>& s, const float* r, const float* g, const float* b,
+                         std::size_t stride, int count, int lane, float acc[kPartials]) {
+    for (int k = 0; k < kPartials; ++k) acc[k] = 0.0f;
+    for (int i0 = 0; i0 < kBlock; i0 += kLanes) {
+        const int i = i0 + lane;
+        const std::size_t at = static_cast<std::size_t>(i) * stride;
+        const float o0 = i < count ? r[at] : 0.0f, o1 = i < count ? g[at] : 0.0f, o2 = i < count ? b[at] : 0.0f;
+        const px::Conc<float> c = px::solve(s, o0, o1, o2);
+        const float h = c.h, e = c.e;
+        acc[0] += h * h;
+        acc[1] += h * e;
+        acc[2] += e * e;
+        acc[3] += h * o0;
+        acc[4] += h * o1;
+        acc[5] += h * o2;
+        acc[6] += e * o0;
+        acc[7] += e * o1;
+        acc[8] += e * o2;
+        acc[9] += h + e;
+        acc[10] += o0 * o0 + o1 * o1 + o2 * o2;
+    }
+}
+
+// Sum k of a block from its lanes' sums: lane_sum(l) for l = 0..7, added in double in order.
+template <typename LaneSum>
+VN_HD double sum_lanes(LaneSum lane_sum) {
+    double sum = 0;
+    for (int l = 0; l < kLanes; ++l) sum += lane_sum(l);
+    return sum;
+}
+
 // Adds one block's sums; blocks must be added in sample order.
 VN_HD void add_partials(Stats& st, const double p[kPartials]) {
     st.a00 += p[0]; st.a01 += p[1]; st.a11 += p[2];

@@ -141,36 +141,14 @@ __global__ void __launch_bounds__(kStepBlock) c_step_kernel(const SampleSegment*
         const int count = left < static_cast<std::uint32_t>(sm::kBlock) ? static_cast<int>(left) : sm::kBlock;
         const px::Solver<float> solver = sm::c_step_solver(states[s].eval, lambda);
         float acc[sm::kPartials];
-#pragma unroll
-        for (int k = 0; k < sm::kPartials; ++k) acc[k] = 0.0f;
-        for (int i0 = 0; i0 < sm::kBlock; i0 += sm::kLanes) {  // sm::block_partials, lane l only
-            const int i = i0 + l;
-            const std::size_t at = static_cast<std::size_t>(i) * total_items + item;
-            const float o0 = i < count ? r[at] : 0.0f, o1 = i < count ? g[at] : 0.0f, o2 = i < count ? b[at] : 0.0f;
-            const px::Conc<float> c = px::solve(solver, o0, o1, o2);
-            const float h = c.h, e = c.e;
-            acc[0] += h * h;
-            acc[1] += h * e;
-            acc[2] += e * e;
-            acc[3] += h * o0;
-            acc[4] += h * o1;
-            acc[5] += h * o2;
-            acc[6] += e * o0;
-            acc[7] += e * o1;
-            acc[8] += e * o2;
-            acc[9] += h + e;
-            acc[10] += o0 * o0 + o1 * o1 + o2 * o2;
-        }
+        sm::lane_partials(solver, r + item, g + item, b + item, total_items, count, l, acc);
 #pragma unroll
         for (int k = 0; k < sm::kPartials; ++k) lane_sums[l][k][t] = acc[k];
     }
     __syncthreads();
     if (live && l == 0) {
-        for (int k = 0; k < sm::kPartials; ++k) {
-            double sum = 0;
-            for (int j = 0; j < sm::kLanes; ++j) sum += lane_sums[j][k][t];
-            partials[item * sm::kPartials + k] = sum;
-        }
+        for (int k = 0; k < sm::kPartials; ++k)
+            partials[item * sm::kPartials + k] = sm::sum_lanes([&](int j) { return lane_sums[j][k][t]; });
     }
 }
 

@@ -681,6 +681,49 @@ CheckResult backend_errors(std::ostream& log) {
     return t.result();
 }
 
+// The device's C-step splits sm::block_partials over 8 threads, one per float lane
+// (sm::lane_partials), and adds the lanes in order (sm::sum_lanes): the same bits as
+// block_partials, for full and partial blocks, in the device's interleaved sample layout.
+CheckResult c_step_lane_split(std::ostream& log) {
+    Tally t(log);
+    std::mt19937_64 rng(42);
+    std::uniform_real_distribution<float> od(0.0f, 2.5f);
+    const StainMatrix stains[2] = {synthetic_stains_lab_a(), synthetic_stains_lab_b()};
+    int blocks = 0;
+    for (const StainMatrix& m : stains) {
+        double w[2][3];
+        for (int k = 0; k < 2; ++k)
+            for (int c = 0; c < 3; ++c) w[k][c] = m[static_cast<std::size_t>(k)][static_cast<std::size_t>(c)];
+        const px::Solver<float> solver = sm::c_step_solver(w, 0.1);
+        const std::size_t stride = 7;  // items interleaved as on the device: sample j of item i at j * items + i
+        for (int count : {sm::kBlock, 255, 200, 9, 1, 0}) {
+            std::vector<float> r(sm::kBlock * stride), g(r.size()), b(r.size());
+            for (std::size_t i = 0; i < r.size(); ++i) {
+                r[i] = od(rng);
+                g[i] = od(rng);
+                b[i] = od(rng);
+            }
+            for (std::size_t item = 0; item < stride; ++item) {
+                double want[sm::kPartials];
+                sm::block_partials(solver, r.data() + item, g.data() + item, b.data() + item, stride, count, want);
+                float lanes[sm::kLanes][sm::kPartials];
+                for (int l = 0; l < sm::kLanes; ++l)
+                    sm::lane_partials(solver, r.data() + item, g.data() + item, b.data() + item, stride, count, l, lanes[l]);
+                bool same = true;
+                for (int k = 0; k < sm::kPartials; ++k) {
+                    const double got = sm::sum_lanes([&](int l) { return lanes[l][k]; });
+                    same = same && std::memcmp(&got, &want[k], sizeof got) == 0;
+                }
+                t.expect(same, "count " + std::to_string(count) + ", item " + std::to_string(item) +
+                                   ": lane sums differ from block_partials");
+                ++blocks;
+            }
+        }
+    }
+    log << "  " << blocks << " blocks compared bit for bit\n";
+    return t.result();
+}
+
 // The verdict on cuSOLVER's batched eigensolver results (cuda/estimator.cpp): a segment that
 // did not converge, whose input was refused or whose eigenvalues are not finite is an error
 // naming it; segments not being estimated are not looked at.
@@ -751,6 +794,7 @@ const std::vector<Check>& all_checks() {
         {"device stepping of SNMF vs core (host)", false, snmf_mirror_host},
         {"backend creation errors are one-line Device errors", false, backend_errors},
         {"eigensolver results checked: no convergence or NaN is an error (host)", false, eigensolver_verdict},
+        {"C-step split into float lanes equals block_partials (host)", false, c_step_lane_split},
         {"transform parity over awkward sizes", true, transform_parity},
         {"concentration histograms and percentiles", true, histogram_parity},
         {"estimate parity (synthetic, random, blank)", true, estimate_parity},

@@ -58,3 +58,6 @@ TEST_CASE("cuda: backend creation errors are one-line Device errors", "[cuda][ho
 TEST_CASE("cuda: eigensolver results checked: no convergence or NaN is an error (host)", "[cuda][host]") {
     run_check("eigensolver results checked: no convergence or NaN is an error (host)");
 }
+TEST_CASE("cuda: C-step split into float lanes equals block_partials (host)", "[cuda][host]") {
+    run_check("C-step split into float lanes equals block_partials (host)");
+}
