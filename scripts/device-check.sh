@@ -303,12 +303,51 @@ PY
     return $rc
 }
 
+# vn_ldd FILE: the libraries FILE resolves with the bundle's search path, through the loader
+# the bundle's programs run with (the bundled one when the system glibc is too old).
+vn_ldd() {
+    case $vn_runtime in
+        "bundled glibc"*) "$vn_bundle/lib/runtime/ld-linux-x86-64.so.2" --library-path "$vn_ld" --list "$1" 2>&1 ;;
+        *) LD_LIBRARY_PATH=$vn_ld ldd "$1" 2>&1 ;;
+    esac
+}
+
 vn_measured() { grep -oE "$2=[0-9.-]+" "$1" | tail -1 | cut -d= -f2; }
 vn_measured_text() {
     local gpu_mib
     gpu_mib=$(vn_measured "$1" peak_gpu_mib)
     printf '%s s, peak RSS %s MiB, peak GPU memory %s\n' "$(vn_measured "$1" wall_s)" "$(vn_measured "$1" peak_rss_mib)" \
         "$([[ -n $gpu_mib ]] && echo "+$gpu_mib MiB" || echo "n/a")"
+}
+
+# vn_compare_reports CPU.json CUDA.json: the same inputs with the same status and message, and
+# each own estimate (source_model) within 0.5 degrees and 1e-3 relative of the CPU's.
+vn_compare_reports() {
+    python3 - "$1" "$2" <<'PY'
+import json, math, os, sys
+def records(path):
+    return {os.path.basename(r["input"]): r for r in json.load(open(path)).get("inputs", [])}
+a, b = records(sys.argv[1]), records(sys.argv[2])
+def angle(u, v):
+    d = sum(x * y for x, y in zip(u, v)) / math.sqrt(sum(x * x for x in u) * sum(y * y for y in v))
+    return math.degrees(math.acos(max(-1.0, min(1.0, d))))
+bad, worst, rel = [], 0.0, 0.0
+for name in sorted(set(a) | set(b)):
+    x, y = a.get(name), b.get(name)
+    if x is None or y is None:
+        bad.append(f"{name}: only in one report"); continue
+    if (x.get("status"), x.get("message")) != (y.get("status"), y.get("message")):
+        bad.append(f"{name}: cpu {x.get('status')} {x.get('message', '')!r}, cuda {y.get('status')} {y.get('message', '')!r}")
+    mx, my = x.get("source_model") or x.get("model"), y.get("source_model") or y.get("model")
+    if mx and my:
+        worst = max(worst, *(angle(mx["stain_matrix"][k], my["stain_matrix"][k]) for k in range(2)))
+        rel = max(rel, *(abs(p - q) / max(abs(p), 1e-12) for p, q in zip(mx["max_concentrations"], my["max_concentrations"])))
+print(f"reports: {len(a)} inputs, statuses {'differ' if bad else 'equal'}, estimates within {worst:.3g} deg, "
+      f"max concentrations within {rel:.3g} relative")
+for line in bad:
+    print("  " + line)
+sys.exit(1 if bad or worst > 0.5 or rel > 1e-3 else 0)
+PY
 }
 
 vn_bundle_main() {
@@ -321,10 +360,16 @@ vn_bundle_main() {
             *) vn_note "unknown argument $a"; return 64 ;;
         esac
     done
+    # A copy that lost the execute bits (some transfers do) is repaired where it can be.
+    if [[ -f $bundle/bin/vn && ! -x $bundle/bin/vn ]]; then
+        chmod +x "$bundle"/bin/* "$bundle"/lib/runtime/ld-linux* 2>/dev/null && vn_note "restored execute permissions in $bundle"
+    fi
     if [[ ! -f $bundle/bin/vn-env || ! -x $bundle/bin/vn ]]; then
         vn_note "$bundle is not a device bundle (no bin/vn-env): make one with scripts/device-bundle.sh"
         return 3
     fi
+    # nvcc, compute-sanitizer and nvidia-smi where a CUDA image puts them, when not on PATH
+    command -v compute-sanitizer >/dev/null || export PATH=$PATH:/usr/local/cuda/bin
     # shellcheck source=/dev/null
     source "$bundle/bin/vn-env"
     vn_deadline=$((SECONDS + ${VN_BUDGET_S:-285}))
@@ -360,19 +405,19 @@ vn_bundle_main() {
         echo "--- nvcc"; nvcc --version 2>&1 | tail -2 || echo "nvcc: not found"
         echo "--- compute-sanitizer"; compute-sanitizer --version 2>&1 | head -2 || echo "compute-sanitizer: not found"
         echo "--- python"; timeout 60 python3 -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1 | tail -1
-        echo "--- libraries of the CUDA module (LD_LIBRARY_PATH=$vn_ld)"
-        LD_LIBRARY_PATH=$vn_ld ldd "$bundle/bin/libvahanorm-cuda.so" 2>&1
+        echo "--- libraries of the CUDA module (search path $vn_ld)"
+        vn_ldd "$bundle/bin/libvahanorm-cuda.so"
     } >"$envlog" 2>&1
     local broken=0 f
     for f in "$bundle"/bin/*; do
         [[ -x $f && $f != *.so && $(head -c 4 "$f" | od -An -c | tr -d ' ') == 177ELF ]] || continue
-        if LD_LIBRARY_PATH=$vn_ld ldd "$f" 2>&1 | grep -v 'libcuda\.so' | grep -q 'not found'; then
+        if vn_ldd "$f" | grep -v 'libcuda\.so' | grep -q 'not found'; then
             echo "--- $f: missing libraries" >>"$envlog"
-            LD_LIBRARY_PATH=$vn_ld ldd "$f" 2>&1 | grep 'not found' >>"$envlog"
+            vn_ldd "$f" | grep 'not found' >>"$envlog"
             broken=1
         fi
     done
-    if LD_LIBRARY_PATH=$vn_ld ldd "$bundle/bin/libvahanorm-cuda.so" 2>&1 | grep -q 'not found'; then broken=1; fi
+    if vn_ldd "$bundle/bin/libvahanorm-cuda.so" | grep -q 'not found'; then broken=1; fi
     if ! vn_timed 30 "$envlog" "$vn" vahanorm --version; then broken=1; fi
     local probe
     probe=$(timeout 60 "$vn" vahanorm_cuda_parity --only 'backend creation' 2>&1 | head -1)
@@ -384,7 +429,7 @@ vn_bundle_main() {
         why=${probe#no CUDA device: }
     fi
     local cudalibs
-    cudalibs=$(LD_LIBRARY_PATH=$vn_ld ldd "$bundle/bin/libvahanorm-cuda.so" 2>/dev/null |
+    cudalibs=$(vn_ldd "$bundle/bin/libvahanorm-cuda.so" |
                awk '/libcu(solver|blas|blasLt|sparse)|libnvJitLink/ {print $1 " => " $3}' | paste -sd, - | sed 's/,/, /g')
     if ((broken)); then
         vn_row "environment" "FAIL: the bundle does not run here (see 00-environment.log)" $((SECONDS - t0))
@@ -480,8 +525,12 @@ vn_bundle_main() {
             vn_timed 60 "$log" "$vn" vahanorm-compare-images "$work/tiles-cpu" "$work/tiles-cuda"
             rc=$?
         fi
+        if ((rc == 0)); then
+            vn_compare_reports "$out/cli-tiles-cpu.json" "$out/cli-tiles-cuda.json" >>"$log" 2>&1
+            rc=$?
+        fi
         vn_record "CLI tile batch, per-tile estimates: --device cuda vs cpu, within the contract" "$rc" "$t0" \
-            "pass: $(grep '^total:' "$log" | tail -1 | sed 's/^total: //')"
+            "pass: $(grep '^total:' "$log" | tail -1 | sed 's/^total: //'); $(grep '^reports:' "$log" | tail -1)"
     fi
     # the slide: fixed model (byte for byte), and its own estimate (models within 0.5 degrees)
     log=$out/22-cli-slide.log
@@ -512,27 +561,11 @@ vn_bundle_main() {
             rc=$?
         fi
         if ((rc == 0)); then
-            vn_timed 30 "$log" python3 - "$out/cli-slide-cpu.json" "$out/cli-slide-cuda.json" <<'PY'
-import json, math, sys
-def model(path):
-    r = json.load(open(path))
-    for rec in r.get("inputs", []):
-        if "model" in rec:
-            return rec["model"]
-    raise SystemExit(f"{path}: no model in the report")
-a, b = model(sys.argv[1]), model(sys.argv[2])
-def angle(u, v):
-    d = sum(x * y for x, y in zip(u, v)) / math.sqrt(sum(x * x for x in u) * sum(y * y for y in v))
-    return math.degrees(math.acos(max(-1.0, min(1.0, d))))
-worst = max(angle(a["stain_matrix"][k], b["stain_matrix"][k]) for k in range(2))
-rel = max(abs(x - y) / max(abs(x), 1e-12) for x, y in zip(a["max_concentrations"], b["max_concentrations"]))
-print(f"slide estimate: stain angle diff {worst:.3g} deg, max concentration rel diff {rel:.3g}")
-sys.exit(0 if worst <= 0.5 and rel <= 1e-3 else 1)
-PY
+            vn_compare_reports "$out/cli-slide-cpu.json" "$out/cli-slide-cuda.json" >>"$log" 2>&1
             rc=$?
         fi
         vn_record "CLI slide: --device cuda vs cpu (fixed model byte for byte; estimate within 0.5 deg)" "$rc" "$t0" \
-            "pass: $(grep '^slide estimate:' "$log" | tail -1 | sed 's/^slide estimate: //')"
+            "pass: $(grep '^reports:' "$log" | tail -1 | sed 's/^reports: 1 inputs, statuses equal, //')"
     fi
     # an error raised inside the module reaches the CLI as its documented exit code
     log=$out/23-cli-errors.log

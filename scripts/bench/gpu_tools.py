@@ -44,6 +44,9 @@ def importable(name):
 
 def stand_in(name, **attrs):
     parts = name.split(".")
+    for k in list(sys.modules):  # drop what a failed import left half-initialised
+        if k == parts[0] or k.startswith(parts[0] + "."):
+            del sys.modules[k]
     for i in range(1, len(parts) + 1):
         mod = ".".join(parts[:i])
         if mod not in sys.modules:
