@@ -10,7 +10,8 @@
 # the CLI, the CUDA module libvahanorm-cuda.so, the parity runner, the GPU benchmark and the two
 # generators of synthetic inputs; copies them to BUNDLE/bin with the RUNPATH $ORIGIN/../lib
 # (patchelf); copies every shared library they need (ldd) except the CUDA driver and toolkit
-# libraries (the GPU machine has those) and the C/C++ runtime to BUNDLE/lib; the C/C++ runtime
+# libraries (the GPU machine has those) and the C/C++ runtime to BUNDLE/lib (which travels as
+# BUNDLE/lib.tar.gz, unpacked by bin/vn-env under $TMPDIR at first use); the C/C++ runtime
 # itself goes to BUNDLE/lib/cxx (libstdc++, libgcc_s) and BUNDLE/lib/runtime (glibc, its loader),
 # used only when the GPU machine's are older than this build needs (bin/vn-env decides); small synthetic inputs (tiles, a reference, a
 # slide, models) to BUNDLE/data; the wheels of the Python GPU normalizers we compare against,
@@ -159,6 +160,9 @@ max_version() {  # max_version PREFIX FILES...: the highest PREFIX_x.y[.z] refer
     objdump -T "$@" 2>/dev/null | grep -oE "${prefix}_[0-9]+(\.[0-9]+)+" | sed "s/${prefix}_//" | sort -V | tail -1
 }
 need_glibc=$(max_version GLIBC "$bundle"/bin/* "$bundle"/lib/*.so*)
+# The CUDA toolkit libraries the module resolves here (bin/vn-env looks for them there).
+cuda_needed=$(ldd "$bundle/bin/libvahanorm-cuda.so" | awk '{print $1}' |
+              grep -E '^lib(cusolver|cublas|cublasLt|cusparse|nvJitLink|cudart)\.so' | sort -u | paste -sd' ' -)
 need_glibcxx=$(max_version GLIBCXX "$bundle"/bin/* "$bundle"/lib/*.so*)
 
 # bin/vn-env: sourced by scripts/device-check.sh (or by hand) to run the bundle's programs.
@@ -168,8 +172,21 @@ cat >"$bundle/bin/vn-env" <<EOF
 vn_bundle=\$(cd "\$(dirname "\${BASH_SOURCE[0]}")/.." && pwd)
 vn_need_glibc=$need_glibc
 vn_need_glibcxx=$need_glibcxx
+vn_cuda_needed="$cuda_needed"
 EOF
 cat >>"$bundle/bin/vn-env" <<'EOF'
+# The libraries travel as lib.tar.gz, unpacked once into a folder under $TMPDIR named by its
+# checksum (the bundle stays as it came), and found through LD_LIBRARY_PATH or the bundled
+# loader's --library-path. An unpacked BUNDLE/lib, if there is one, is used as it is.
+vn_libdir=$vn_bundle/lib
+if [[ ! -d $vn_libdir ]]; then
+    vn_libdir=${TMPDIR:-/tmp}/vahanorm-bundle-lib-$(cksum <"$vn_bundle/lib.tar.gz" | cut -d' ' -f1)
+    if [[ ! -f $vn_libdir/.complete ]]; then
+        vn_tmp=$vn_libdir.unpack.$$
+        mkdir -p "$vn_tmp" && tar -xzf "$vn_bundle/lib.tar.gz" -C "$vn_tmp" && touch "$vn_tmp/.complete" &&
+            { mv -T "$vn_tmp" "$vn_libdir" 2>/dev/null || rm -rf "$vn_tmp"; }
+    fi
+fi
 vn_have_glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
 vn_libstdcxx=$( (/sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null) | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')
 # CUDA libraries: nvcc's toolkit folder (/usr/local/cuda/lib64 is also in the module's RUNPATH).
@@ -177,15 +194,34 @@ vn_cuda_lib=/usr/local/cuda/lib64
 if command -v nvcc >/dev/null; then
     vn_cuda_lib=$(cd "$(dirname "$(command -v nvcc)")/../lib64" 2>/dev/null && pwd || echo "$vn_cuda_lib")
 fi
+# Where the loader would not find a CUDA library the module needs, the first of the usual
+# toolkit folders, or of Python's nvidia-* wheels (PyTorch's), that has it joins the search path.
+vn_cuda_extra=""
+vn_ldcache=$( (/sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null) | awk '{print $1}')
+for vn_lib in $vn_cuda_needed; do
+    grep -qx "$vn_lib" <<<"$vn_ldcache" && continue
+    [[ -e $vn_cuda_lib/$vn_lib ]] && continue
+    for vn_dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-*/lib64 \
+                  /usr/local/cuda-*/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu \
+                  $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null |
+                    xargs -n1 2>/dev/null | sed 's|$|/nvidia/*/lib|'); do
+        for vn_d in $vn_dir; do
+            if [[ -e $vn_d/$vn_lib ]]; then
+                [[ :$vn_cuda_extra: == *:$vn_d:* ]] || vn_cuda_extra=$vn_cuda_extra:$vn_d
+                break 2
+            fi
+        done
+    done
+done
 vn_runtime=system
-vn_ld=$vn_bundle/lib:$vn_cuda_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+vn_ld=$vn_libdir:$vn_cuda_lib$vn_cuda_extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 if [[ -z $vn_have_glibc ]] ||
    [[ $(printf '%s\n%s\n' "$vn_need_glibc" "$vn_have_glibc" | sort -V | head -1) != "$vn_need_glibc" ]]; then
     vn_runtime="bundled glibc and libstdc++ (system glibc ${vn_have_glibc:-unknown}, needs $vn_need_glibc)"
-    vn_ld=$vn_bundle/lib:$vn_bundle/lib/runtime:$vn_bundle/lib/cxx:$vn_cuda_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    vn_ld=$vn_libdir:$vn_libdir/runtime:$vn_libdir/cxx:$vn_cuda_lib$vn_cuda_extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 elif [[ -z $vn_libstdcxx ]] || ! grep -qa "GLIBCXX_$vn_need_glibcxx" "$vn_libstdcxx" 2>/dev/null; then
     vn_runtime="bundled libstdc++ (system ${vn_libstdcxx:-none} lacks GLIBCXX_$vn_need_glibcxx)"
-    vn_ld=$vn_bundle/lib:$vn_bundle/lib/cxx:$vn_cuda_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    vn_ld=$vn_libdir:$vn_libdir/cxx:$vn_cuda_lib$vn_cuda_extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 # The CLI finds the module next to itself; through the bundled loader /proc/self/exe is the
 # loader, so say where it is.
@@ -196,7 +232,7 @@ vn_run() {
     local prog=$1; shift
     case $vn_runtime in
         "bundled glibc"*)
-            "$vn_bundle/lib/runtime/ld-linux-x86-64.so.2" --library-path "$vn_ld" "$vn_bundle/bin/$prog" "$@" ;;
+            "$vn_libdir/runtime/ld-linux-x86-64.so.2" --library-path "$vn_ld" "$vn_bundle/bin/$prog" "$@" ;;
         *) LD_LIBRARY_PATH=$vn_ld "$vn_bundle/bin/$prog" "$@" ;;
     esac
 }
@@ -207,7 +243,7 @@ cat >"$bundle/bin/vn" <<'EOF'
 source "$(dirname "${BASH_SOURCE[0]}")/vn-env"
 [[ $# -ge 1 && -x $vn_bundle/bin/$1 ]] || { echo "usage: vn PROGRAM ARGS... (a program in $vn_bundle/bin)" >&2; exit 64; }
 case $vn_runtime in
-    "bundled glibc"*) exec "$vn_bundle/lib/runtime/ld-linux-x86-64.so.2" --library-path "$vn_ld" "$vn_bundle/bin/$1" "${@:2}" ;;
+    "bundled glibc"*) exec "$vn_libdir/runtime/ld-linux-x86-64.so.2" --library-path "$vn_ld" "$vn_bundle/bin/$1" "${@:2}" ;;
     *) LD_LIBRARY_PATH=$vn_ld exec "$vn_bundle/bin/$1" "${@:2}" ;;
 esac
 EOF
@@ -238,7 +274,10 @@ if [[ ${VN_BUNDLE_WHEELS:-1} != 0 ]]; then
 fi
 cp "$repo/scripts/bench/gpu_tools.py" "$bundle/bin/"
 
-# ---- 5. size, manifest --------------------------------------------------------------------
+# ---- 5. the libraries compressed, size, manifest ---------------------------------------------
+lib_list=$(cd "$bundle/lib" && find . -type f -printf '%s\t%p\n' | sort -k2)
+tar -czf "$bundle/lib.tar.gz" -C "$bundle/lib" .
+rm -rf "$bundle/lib"
 size_kib=$(du -sk "$bundle" | cut -f1)
 (( size_kib < limit_mib * 1024 )) || die "bundle is $((size_kib / 1024)) MiB, over the ${limit_mib} MiB limit"
 {
@@ -246,6 +285,8 @@ size_kib=$(du -sk "$bundle" | cut -f1)
          "built $(date -u +%Y-%m-%dT%H:%M:%SZ) for sm_$archs with $(nvcc --version | tail -2 | head -1)"
     echo "needs glibc >= $need_glibc, GLIBCXX_$need_glibcxx (else the bundled runtime is used)"
     (cd "$bundle" && find . -type f ! -name MANIFEST -printf '%s\t%p\n' | sort -k2)
+    echo "lib.tar.gz holds (unpacked under \$TMPDIR at first use by bin/vn-env):"
+    sed 's|\t\./|\tlib/|' <<<"$lib_list"
 } >"$bundle/MANIFEST"
 note "bundle: $((size_kib / 1024)) MiB, $(find "$bundle" -type f | wc -l) files (list: $bundle/MANIFEST)"
 echo "$bundle"

@@ -307,7 +307,7 @@ PY
 # the bundle's programs run with (the bundled one when the system glibc is too old).
 vn_ldd() {
     case $vn_runtime in
-        "bundled glibc"*) "$vn_bundle/lib/runtime/ld-linux-x86-64.so.2" --library-path "$vn_ld" --list "$1" 2>&1 ;;
+        "bundled glibc"*) "$vn_libdir/runtime/ld-linux-x86-64.so.2" --library-path "$vn_ld" --list "$1" 2>&1 ;;
         *) LD_LIBRARY_PATH=$vn_ld ldd "$1" 2>&1 ;;
     esac
 }
@@ -362,7 +362,7 @@ vn_bundle_main() {
     done
     # A copy that lost the execute bits (some transfers do) is repaired where it can be.
     if [[ -f $bundle/bin/vn && ! -x $bundle/bin/vn ]]; then
-        chmod +x "$bundle"/bin/* "$bundle"/lib/runtime/ld-linux* 2>/dev/null && vn_note "restored execute permissions in $bundle"
+        chmod +x "$bundle"/bin/* 2>/dev/null && vn_note "restored execute permissions in $bundle"
     fi
     if [[ ! -f $bundle/bin/vn-env || ! -x $bundle/bin/vn ]]; then
         vn_note "$bundle is not a device bundle (no bin/vn-env): make one with scripts/device-bundle.sh"
