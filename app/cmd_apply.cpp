@@ -53,19 +53,22 @@ StainModel pooled_source(const std::vector<InputPlan>& plans, Backend& backend, 
     const EstimateParams params = estimate_params(g);
     const std::size_t quota = std::max<std::size_t>(1000, kPooledPixels / std::max<std::size_t>(1, plans.size()));
     std::vector<std::uint8_t> pool;
-    std::uint64_t k = 0;
+    std::uint64_t k = 0, artefacts = 0;
     for (const InputPlan& p : plans) {
         check_stop();
         const RgbImage img = load_image(p.input, g);
-        const TissuePixels t = gather_tissue({img.view()}, nullptr);
+        const TissuePixels t = gather_tissue({img.view()}, nullptr, params.exclude_artefacts);
+        artefacts += t.artefact_pixels;
         for (std::uint64_t r : sample_ranks(t.count(), quota, params.seed + k++))
             pool.insert(pool.end(), t.rgb.begin() + static_cast<long>(3 * r), t.rgb.begin() + static_cast<long>(3 * r + 3));
     }
     const RgbView view{pool.data(), static_cast<int>(pool.size() / 3), pool.empty() ? 0 : 1, pool.size()};
     StainModel m = backend.estimate({view}, params);
     m.source_path = "pooled over " + std::to_string(plans.size()) + " inputs";
-    spdlog::info("pooled source model: stain angle {:.1f} deg, max [{:.4f} {:.4f}] from {} tissue pixels",
-                 stain_angle_deg(m), m.max_conc[0], m.max_conc[1], m.tissue_pixels);
+    m.artefact_pixels = artefacts;
+    spdlog::info("pooled source model: stain angle {:.1f} deg, max [{:.4f} {:.4f}] from {} tissue pixels, {} ink or "
+                 "artefact pixels left out",
+                 stain_angle_deg(m), m.max_conc[0], m.max_conc[1], m.tissue_pixels, m.artefact_pixels);
     return m;
 }
 

@@ -27,8 +27,9 @@ int run_estimate(const GlobalOptions& g, const EstimateOptions& o) {
     if (m.source_sha256.empty()) m.source_sha256 = sha256_file(o.input);  // a slide's estimate hashes it already
     save_model(m, o.output);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    spdlog::info("wrote {} (stain angle {:.1f} deg, max [{:.4f} {:.4f}], {:.2f} s)", o.output, stain_angle_deg(m),
-                 m.max_conc[0], m.max_conc[1], secs);
+    spdlog::info("wrote {} (stain angle {:.1f} deg, max [{:.4f} {:.4f}], {} tissue pixels, {} ink or artefact pixels "
+                 "left out, {:.2f} s)",
+                 o.output, stain_angle_deg(m), m.max_conc[0], m.max_conc[1], m.tissue_pixels, m.artefact_pixels, secs);
     report.add({{"input", o.input}, {"output", o.output}, {"status", "ok"}, {"model", model_json(m)}, {"seconds", secs}});
     report.write(g.report, kExitOk);
     return kExitOk;

@@ -42,9 +42,9 @@ int run_fit(const GlobalOptions& g, const FitOptions& o) {
     save_model(m, o.output);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     spdlog::info("wrote {} (hematoxylin [{:.4f} {:.4f} {:.4f}], eosin [{:.4f} {:.4f} {:.4f}], max [{:.4f} {:.4f}], "
-                 "{} tissue pixels, {:.2f} s)",
+                 "{} tissue pixels, {} ink or artefact pixels left out, {:.2f} s)",
                  o.output, m.stain[0][0], m.stain[0][1], m.stain[0][2], m.stain[1][0], m.stain[1][1], m.stain[1][2],
-                 m.max_conc[0], m.max_conc[1], m.tissue_pixels, secs);
+                 m.max_conc[0], m.max_conc[1], m.tissue_pixels, m.artefact_pixels, secs);
     report.add({{"input", paths}, {"output", o.output}, {"status", "ok"}, {"model", model_json(m)}, {"seconds", secs}});
     report.write(g.report, kExitOk);
     return kExitOk;

@@ -97,6 +97,7 @@ EstimateParams estimate_params(const GlobalOptions& g) {
     EstimateParams p;
     p.sample_size = g.sample_size;
     p.seed = g.seed;
+    p.exclude_artefacts = g.exclude_ink;
     return p;
 }
 

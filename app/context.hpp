@@ -18,6 +18,7 @@ struct GlobalOptions {
     std::uint64_t max_pixels = 1ull << 31;
     std::size_t sample_size = 20000;
     std::uint64_t seed = 20160801;
+    bool exclude_ink = true;              // --exclude-ink / --no-exclude-ink
 };
 
 void setup_logging(int verbosity);

@@ -37,6 +37,8 @@ int run(int argc, char** argv) {
         ->check(CLI::Range(std::size_t{1000}, std::size_t{100000000}))
         ->capture_default_str();
     app.add_option("--seed", g.seed, "Seed of the tissue-pixel sample")->capture_default_str();
+    app.add_flag("--exclude-ink,!--no-exclude-ink", g.exclude_ink,
+                 "Leave pen ink, near-black and grey artefact pixels out of stain estimation (default: on)");
 
     FitOptions fit;
     EstimateOptions est;

@@ -44,6 +44,7 @@ nlohmann::json model_json(const StainModel& m) {
             {"max_concentrations", {m.max_conc[0], m.max_conc[1]}},
             {"tissue_pixels", m.tissue_pixels},
             {"sampled_pixels", m.sampled_pixels},
+            {"ink_artefact_pixels", m.artefact_pixels},
             {"objective", m.objective},
             {"iterations", m.iterations}};
 }

@@ -61,14 +61,17 @@ double percentile_from_histogram(const std::uint32_t* hist, int bins, double q) 
     return sm::percentile_from_histogram(hist, bins, q);
 }
 
-std::string tissue_shortfall(std::uint64_t tissue, std::uint64_t total, const EstimateParams& params) {
+std::string tissue_shortfall(std::uint64_t tissue, std::uint64_t total, const EstimateParams& params,
+                             std::uint64_t artefacts) {
     const double fraction = total ? static_cast<double>(tissue) / static_cast<double>(total) : 0.0;
     if (tissue >= params.min_tissue_pixels && !(fraction < params.min_tissue_fraction)) return "";
     char pct[32];
     std::snprintf(pct, sizeof pct, "%.1f%%", 100.0 * fraction);
     return "only " + std::to_string(tissue) + " tissue pixels (" + pct + " of the image; need at least " +
            std::to_string(params.min_tissue_pixels) + " and " +
-           std::to_string(static_cast<int>(100 * params.min_tissue_fraction)) + "%): blank or mostly glass?";
+           std::to_string(static_cast<int>(100 * params.min_tissue_fraction)) + "%): blank or mostly glass?" +
+           (artefacts > 0 ? " (" + std::to_string(artefacts) + " ink or artefact pixels left out; --no-exclude-ink keeps them)"
+                          : std::string());
 }
 
 std::string parallel_stains(const StainModel& m, const EstimateParams& params) {
@@ -111,7 +114,7 @@ std::vector<std::uint64_t> sample_ranks(std::uint64_t n, std::uint64_t k, std::u
     return out;
 }
 
-TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool) {
+TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool, bool exclude_artefacts) {
     const Tables& t = tables();
     const std::vector<Band> bands = make_bands(images);
     // Each band packs its tissue pixels at its own offset; the pieces are then joined in order.
@@ -122,21 +125,27 @@ TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool)
     TissuePixels out;
     out.rgb.resize(offset.back());
     std::vector<std::size_t> used(bands.size(), 0);
+    std::vector<std::uint64_t> artefacts(bands.size(), 0);
     for_each_band(bands, pool, [&](std::size_t bi) {
         const Band& band = bands[bi];
         const RgbView& img = images[band.image];
         std::uint8_t* dst = out.rgb.data() + offset[bi];
         std::size_t n = 0;
+        std::uint64_t left_out = 0;
         for (int y = band.y0; y < band.y1; ++y) {
             const std::uint8_t* p = img.row(y);
             for (int x = 0; x < img.width; ++x, p += 3) {
                 dst[n] = p[0];
                 dst[n + 1] = p[1];
                 dst[n + 2] = p[2];
-                n += px::is_tissue(t.luma, p[0], p[1], p[2]) ? 3u : 0u;
+                const bool tissue = px::is_tissue(t.luma, p[0], p[1], p[2]);
+                const bool artefact = tissue & exclude_artefacts & px::is_artefact(t.od, p[0], p[1], p[2]);
+                n += (tissue & !artefact) ? 3u : 0u;
+                left_out += artefact ? 1u : 0u;
             }
         }
         used[bi] = n;
+        artefacts[bi] = left_out;
     });
     std::size_t end = 0;
     for (std::size_t i = 0; i < bands.size(); ++i) {
@@ -145,6 +154,7 @@ TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool)
     }
     out.rgb.resize(end);
     for (const RgbView& img : images) out.total_pixels += img.pixel_count();
+    for (std::uint64_t a : artefacts) out.artefact_pixels += a;
     return out;
 }
 
@@ -212,8 +222,9 @@ std::vector<std::uint32_t> concentration_histograms(const TissuePixels& tissue, 
 }
 
 StainModel estimate_model(const std::vector<RgbView>& images, const EstimateParams& params, ThreadPool* pool) {
-    const TissuePixels tissue = gather_tissue(images, pool);
-    if (const std::string why = tissue_shortfall(tissue.count(), tissue.total_pixels, params); !why.empty())
+    const TissuePixels tissue = gather_tissue(images, pool, params.exclude_artefacts);
+    if (const std::string why = tissue_shortfall(tissue.count(), tissue.total_pixels, params, tissue.artefact_pixels);
+        !why.empty())
         fail(ErrorKind::Data, why);
     const OdSample sample = sample_od(tissue, params.sample_size, params.seed);
     const OdSamples x{sample.r.data(), sample.g.data(), sample.b.data(), sample.r.size()};
@@ -223,6 +234,7 @@ StainModel estimate_model(const std::vector<RgbView>& images, const EstimatePara
     m.stain = fit.w;
     m.params = params;
     m.tissue_pixels = tissue.count();
+    m.artefact_pixels = tissue.artefact_pixels;
     m.sampled_pixels = sample.r.size();
     m.objective = fit.objective;
     m.iterations = fit.iterations;

@@ -19,17 +19,21 @@ double percentile_from_histogram(const std::uint32_t* hist, int bins, double q);
 
 // When an estimate is not an estimate: the reason, or "" when it is one. Shared by every
 // backend, so that they refuse the same inputs with the same words.
-std::string tissue_shortfall(std::uint64_t tissue, std::uint64_t total, const EstimateParams& params);
+// `artefacts`: tissue pixels left out as ink or artefacts (named in the message when any).
+std::string tissue_shortfall(std::uint64_t tissue, std::uint64_t total, const EstimateParams& params,
+                             std::uint64_t artefacts = 0);
 std::string parallel_stains(const StainModel& m, const EstimateParams& params);
 std::string absent_stain(const StainModel& m);
 
 // The tissue pixels (ALGORITHM.md section 2) of a set of images, packed RGB in image order.
+// With exclude_artefacts, tissue pixels that fail px::is_artefact are counted, not kept.
 struct TissuePixels {
     std::vector<std::uint8_t> rgb;
-    std::uint64_t total_pixels = 0;  // all pixels looked at
+    std::uint64_t total_pixels = 0;     // all pixels looked at
+    std::uint64_t artefact_pixels = 0;  // tissue pixels left out as ink or artefacts
     std::size_t count() const { return rgb.size() / 3; }
 };
-TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool);
+TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool, bool exclude_artefacts = true);
 
 // The ranks (0-based, ascending) of a uniform sample of k out of n without replacement
 // (Floyd's algorithm over a bitmap; all n when k >= n).

@@ -97,11 +97,13 @@ std::string to_json(const StainModel& m) {
                    {"min_tissue_fraction", p.min_tissue_fraction},
                    {"min_stain_angle_deg", p.min_stain_angle_deg},
                    {"max_iterations", p.max_iterations},
-                   {"tolerance", p.tolerance}};
+                   {"tolerance", p.tolerance},
+                   {"exclude_ink", p.exclude_artefacts}};
     j["source"] = {{"path", m.source_path},
                    {"sha256", m.source_sha256},
                    {"tissue_pixels", m.tissue_pixels},
-                   {"sampled_pixels", m.sampled_pixels}};
+                   {"sampled_pixels", m.sampled_pixels},
+                   {"ink_artefact_pixels", m.artefact_pixels}};
     // What the digest covers: the bytes of the file at `path` (one digest per file, comma-separated).
     if (!m.source_sha256.empty()) j["source"]["sha256_of"] = "file bytes";
     j["fit"] = {{"objective", m.objective}, {"iterations", m.iterations}, {"stain_angle_deg", stain_angle_deg(m)}};
@@ -137,6 +139,7 @@ StainModel model_from_json(const std::string& text, const std::string& what) {
         if (p.contains("lambda_concentration")) m.params.lambda_conc = number_at(p, "lambda_concentration", what);
         if (p.contains("percentile")) m.params.percentile = number_at(p, "percentile", what);
         if (p.contains("min_stain_angle_deg")) m.params.min_stain_angle_deg = number_at(p, "min_stain_angle_deg", what);
+        if (p.contains("exclude_ink") && p["exclude_ink"].is_boolean()) m.params.exclude_artefacts = p["exclude_ink"].get<bool>();
     }
     if (j.contains("source") && j["source"].is_object()) {
         const json& s = j["source"];
@@ -144,6 +147,8 @@ StainModel model_from_json(const std::string& text, const std::string& what) {
         if (s.contains("sha256") && s["sha256"].is_string()) m.source_sha256 = s["sha256"].get<std::string>();
         if (s.contains("tissue_pixels") && s["tissue_pixels"].is_number_unsigned())
             m.tissue_pixels = s["tissue_pixels"].get<std::uint64_t>();
+        if (s.contains("ink_artefact_pixels") && s["ink_artefact_pixels"].is_number_unsigned())
+            m.artefact_pixels = s["ink_artefact_pixels"].get<std::uint64_t>();
     }
     validate(m, what);
     return m;

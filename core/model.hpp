@@ -20,6 +20,7 @@ struct EstimateParams {
     double min_stain_angle_deg = 5.0;
     int max_iterations = 200;          // SNMF outer iterations (alternating exact minimisation)
     double tolerance = 1e-7;           // relative decrease of F/n that ends SNMF
+    bool exclude_artefacts = true;     // leave ink and artefact pixels out (px::is_artefact)
 };
 
 struct StainModel {
@@ -31,6 +32,7 @@ struct StainModel {
     std::string source_sha256;
     std::uint64_t tissue_pixels = 0;   // tissue pixels the statistics were taken over
     std::uint64_t sampled_pixels = 0;  // pixels SNMF saw
+    std::uint64_t artefact_pixels = 0; // tissue pixels left out as ink or artefacts
     double objective = 0.0;            // F/n of SNMF at the returned W
     int iterations = 0;
 };

@@ -48,6 +48,18 @@ constexpr std::uint32_t kHistMinBits = 0x39800000u;  // 2^-12
 constexpr std::uint32_t kHistMaxBits = 0x43800000u;  // 2^8
 constexpr int kHistBins = static_cast<int>((kHistMaxBits - kHistMinBits) >> kHistShift) + 1;
 
+// Ink and artefacts (docs/method.md, "Pixels left out"): tissue pixels whose optical density
+// no non-negative mix of hematoxylin and eosin produces. Both stains absorb green more than they
+// absorb red (eosin) or blue (hematoxylin), so an H&E pixel's green OD clearly exceeds the smaller
+// of its red and blue ODs; neither stain absorbs red 30% more than green (only saturated nuclei
+// come near); and stained tissue is not black in all three channels. Grey, black, green, blue
+// and teal pen ink, and grey debris break one of these. Each test is one float multiplication
+// and a comparison on the OD table's values (no sums, so no contraction): identical on every
+// backend.
+constexpr float kArtefactGreenShare = 0.9f;  // min(od_r, od_b) >= 0.9 od_g: grey, black, green
+constexpr float kArtefactRedExcess = 1.3f;   // od_r >= 1.3 od_g: blue and teal ink
+constexpr float kArtefactBlackOd = 2.5f;     // every channel OD >= 2.5 (values <= 20): near-black
+
 // ---- small structs ------------------------------------------------------------------------
 
 template <typename T>
@@ -90,6 +102,21 @@ VN_HD std::uint32_t float_to_bits(float f) {
 // Section 2, with the tables built by core/tables.cpp: luma[c * 256 + v].
 VN_HD bool is_tissue(const std::uint32_t* luma, unsigned r, unsigned g, unsigned b) {
     return luma[r] + luma[256u + g] + luma[512u + b] < kLumaThreshold;
+}
+
+// The ink and artefact test of a pixel with optical densities (o0, o1, o2) (constants above).
+VN_HD bool is_artefact_od(float o0, float o1, float o2) {
+    const float rb = o0 < o2 ? o0 : o2;
+    const float low = rb < o1 ? rb : o1;
+    const bool grey_or_green = rb >= kArtefactGreenShare * o1;
+    const bool blue = o0 >= kArtefactRedExcess * o1;
+    const bool black = low >= kArtefactBlackOd;
+    return grey_or_green | blue | black;
+}
+
+// The same from 8-bit RGB through the OD table (core/tables.cpp: od[v] = -ln(max(v, 1) / 255)).
+VN_HD bool is_artefact(const float* od, unsigned r, unsigned g, unsigned b) {
+    return is_artefact_od(od[r], od[g], od[b]);
 }
 
 template <typename T>

@@ -52,10 +52,12 @@ void upload_images(Lane& lane, const std::vector<BatchImage>& images, std::uint8
 
 TissueOnDevice compact_tissue(Lane& lane, const TablesView& tables, const std::vector<BatchImage>& images,
                               const std::vector<PixelChunk>& chunks, const PixelChunk* device_chunks,
-                              const std::uint8_t* device_pixels, std::size_t segment_count) {
+                              const std::uint8_t* device_pixels, std::size_t segment_count,
+                              bool exclude_artefacts) {
     TissueOnDevice t;
     t.begin.assign(segment_count, 0);
     t.count.assign(segment_count, 0);
+    t.artefacts.assign(segment_count, 0);
     t.total.assign(segment_count, 0);
     for (const BatchImage& im : images) {
         if (im.segment >= segment_count) fail(ErrorKind::Internal, "compact_tissue: segment out of range");
@@ -65,9 +67,9 @@ TissueOnDevice compact_tissue(Lane& lane, const TablesView& tables, const std::v
         if (images[i].segment < images[i - 1].segment)
             fail(ErrorKind::Internal, "compact_tissue: images must be ordered by segment");
 
-    std::uint32_t* counts = lane.scratch<std::uint32_t>(Slot::Counts, chunks.size());
-    launch_count_tissue(tables, device_chunks, chunks.size(), device_pixels, counts, lane.stream());
-    const std::vector<std::uint32_t> h_counts = lane.download(counts, chunks.size());
+    std::uint32_t* counts = lane.scratch<std::uint32_t>(Slot::Counts, 2 * chunks.size());
+    launch_count_tissue(tables, exclude_artefacts, device_chunks, chunks.size(), device_pixels, counts, lane.stream());
+    const std::vector<std::uint32_t> h_counts = lane.download(counts, 2 * chunks.size());
 
     // Exclusive prefix sum in chunk order = image order = segment order.
     std::vector<std::uint64_t> offsets(chunks.size());
@@ -76,6 +78,7 @@ TissueOnDevice compact_tissue(Lane& lane, const TablesView& tables, const std::v
         offsets[c] = running;
         running += h_counts[c];
         t.count[images[chunks[c].image].segment] += h_counts[c];
+        t.artefacts[images[chunks[c].image].segment] += h_counts[chunks.size() + c];
     }
     std::uint64_t begin = 0;
     for (std::size_t s = 0; s < segment_count; ++s) {
@@ -84,7 +87,8 @@ TissueOnDevice compact_tissue(Lane& lane, const TablesView& tables, const std::v
     }
     std::uint32_t* tissue = lane.scratch<std::uint32_t>(Slot::Tissue, std::max<std::uint64_t>(running, 1));
     const std::uint64_t* d_offsets = lane.upload(Slot::Offsets, offsets);
-    launch_compact_tissue(tables, device_chunks, chunks.size(), device_pixels, d_offsets, tissue, lane.stream());
+    launch_compact_tissue(tables, exclude_artefacts, device_chunks, chunks.size(), device_pixels, d_offsets, tissue,
+                          lane.stream());
     t.pixels = tissue;
     return t;
 }
@@ -123,12 +127,13 @@ std::vector<SegmentEstimate> estimate_segments(Lane& lane, const TablesView& tab
                                                const EstimateParams& params, ThreadPool* pool, bool allow_shared) {
     std::vector<SegmentEstimate> out(segment_count);
     const TissueOnDevice tissue =
-        compact_tissue(lane, tables, images, chunks, device_chunks, device_pixels, segment_count);
+        compact_tissue(lane, tables, images, chunks, device_chunks, device_pixels, segment_count,
+                       params.exclude_artefacts);
 
     // Enough tissue? (core/estimate.cpp estimate_model, same message.)
     std::vector<std::size_t> todo;
     for (std::size_t s = 0; s < segment_count; ++s) {
-        out[s].reason = tissue_shortfall(tissue.count[s], tissue.total[s], params);
+        out[s].reason = tissue_shortfall(tissue.count[s], tissue.total[s], params, tissue.artefacts[s]);
         if (!out[s].reason.empty()) continue;
         if (tissue.count[s] > std::numeric_limits<std::uint32_t>::max())
             fail(ErrorKind::Device, "the CUDA backend estimates from at most 2^32 - 1 tissue pixels at a time (got " +
@@ -215,6 +220,7 @@ std::vector<SegmentEstimate> estimate_segments(Lane& lane, const TablesView& tab
             for (int c = 0; c < 3; ++c) m.stain[static_cast<std::size_t>(k)][static_cast<std::size_t>(c)] = fits[s].w[k][c];
         m.params = params;
         m.tissue_pixels = tissue.count[s];
+        m.artefact_pixels = tissue.artefacts[s];
         m.sampled_pixels = segs[s].sample_count;
         m.objective = fits[s].f;
         m.iterations = fits[s].iterations;

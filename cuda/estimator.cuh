@@ -39,10 +39,12 @@ struct TissueOnDevice {
     const std::uint32_t* pixels = nullptr;    // packed 0x00BBGGRR
     std::vector<std::uint64_t> begin, count;  // per segment: tissue pixels
     std::vector<std::uint64_t> total;         // per segment: all pixels looked at
+    std::vector<std::uint64_t> artefacts;     // per segment: tissue pixels left out (px::is_artefact)
 };
 TissueOnDevice compact_tissue(Lane& lane, const TablesView& tables, const std::vector<BatchImage>& images,
                               const std::vector<PixelChunk>& chunks, const PixelChunk* device_chunks,
-                              const std::uint8_t* device_pixels, std::size_t segment_count);
+                              const std::uint8_t* device_pixels, std::size_t segment_count,
+                              bool exclude_artefacts = true);
 
 // Concentration histograms and their percentile q for the segments with a solver
 // (solvers[s] == nullptr: skipped, zero result). hist_out, when given, receives all histograms.

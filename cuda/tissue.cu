@@ -12,42 +12,66 @@ namespace {
 
 constexpr int kBlock = 256;
 
-__device__ void load_luma(std::uint32_t* sh, const std::uint32_t* luma) {
-    for (int i = threadIdx.x; i < 768; i += blockDim.x) sh[i] = luma[i];
+__device__ void load_tables(std::uint32_t* sh_luma, float* sh_od, const std::uint32_t* luma, const float* od) {
+    for (int i = threadIdx.x; i < 768; i += blockDim.x) sh_luma[i] = luma[i];
+    for (int i = threadIdx.x; i < 256; i += blockDim.x) sh_od[i] = od[i];
     __syncthreads();
 }
 
+// 0: not tissue, 1: tissue kept, 2: tissue left out as ink or artefact (core/estimate.cpp
+// gather_tissue, the same px functions).
+__device__ __forceinline__ unsigned classify(const std::uint32_t* luma, const float* od, int exclude_artefacts,
+                                             unsigned r, unsigned g, unsigned b) {
+    const bool tissue = px::is_tissue(luma, r, g, b);
+    const bool artefact = tissue & (exclude_artefacts != 0) & px::is_artefact(od, r, g, b);
+    return tissue ? (artefact ? 2u : 1u) : 0u;
+}
+
 __global__ void __launch_bounds__(kBlock) count_tissue_kernel(const std::uint32_t* __restrict__ luma_g,
+                                                              const float* __restrict__ od_g,
+                                                              int exclude_artefacts,
                                                               const PixelChunk* __restrict__ chunks,
                                                               std::size_t chunk_count,
                                                               const std::uint8_t* __restrict__ pixels,
                                                               std::uint32_t* __restrict__ counts) {
     __shared__ std::uint32_t luma[768];
+    __shared__ float od[256];
     using Reduce = cub::BlockReduce<std::uint32_t, kBlock>;
     __shared__ typename Reduce::TempStorage tmp;
-    load_luma(luma, luma_g);
+    load_tables(luma, od, luma_g, od_g);
     for (std::size_t c = blockIdx.x; c < chunk_count; c += gridDim.x) {
         const PixelChunk ch = chunks[c];
         const std::uint8_t* p = pixels + ch.byte_offset;
-        std::uint32_t n = 0;
-        for (std::uint32_t i = threadIdx.x; i < ch.count; i += kBlock)
-            n += px::is_tissue(luma, p[3 * i], p[3 * i + 1], p[3 * i + 2]) ? 1u : 0u;
+        std::uint32_t n = 0, left_out = 0;
+        for (std::uint32_t i = threadIdx.x; i < ch.count; i += kBlock) {
+            const unsigned k = classify(luma, od, exclude_artefacts, p[3 * i], p[3 * i + 1], p[3 * i + 2]);
+            n += k == 1u ? 1u : 0u;
+            left_out += k == 2u ? 1u : 0u;
+        }
         const std::uint32_t total = Reduce(tmp).Sum(n);
-        if (threadIdx.x == 0) counts[c] = total;
+        __syncthreads();  // tmp is reused
+        const std::uint32_t total_left_out = Reduce(tmp).Sum(left_out);
+        if (threadIdx.x == 0) {
+            counts[c] = total;
+            counts[chunk_count + c] = total_left_out;
+        }
         __syncthreads();  // tmp is reused by the next chunk
     }
 }
 
 __global__ void __launch_bounds__(kBlock) compact_tissue_kernel(const std::uint32_t* __restrict__ luma_g,
+                                                                const float* __restrict__ od_g,
+                                                                int exclude_artefacts,
                                                                 const PixelChunk* __restrict__ chunks,
                                                                 std::size_t chunk_count,
                                                                 const std::uint8_t* __restrict__ pixels,
                                                                 const std::uint64_t* __restrict__ offsets,
                                                                 std::uint32_t* __restrict__ out) {
     __shared__ std::uint32_t luma[768];
+    __shared__ float od[256];
     using Scan = cub::BlockScan<std::uint32_t, kBlock>;
     __shared__ typename Scan::TempStorage tmp;
-    load_luma(luma, luma_g);
+    load_tables(luma, od, luma_g, od_g);
     for (std::size_t c = blockIdx.x; c < chunk_count; c += gridDim.x) {
         const PixelChunk ch = chunks[c];
         const std::uint8_t* p = pixels + ch.byte_offset;
@@ -57,7 +81,7 @@ __global__ void __launch_bounds__(kBlock) compact_tissue_kernel(const std::uint3
             std::uint32_t flag = 0, packed = 0;
             if (i < ch.count) {
                 const unsigned r = p[3 * i], g = p[3 * i + 1], b = p[3 * i + 2];
-                flag = px::is_tissue(luma, r, g, b) ? 1u : 0u;
+                flag = classify(luma, od, exclude_artefacts, r, g, b) == 1u ? 1u : 0u;
                 packed = r | g << 8 | b << 16;
             }
             std::uint32_t pos = 0, total = 0;
@@ -94,20 +118,21 @@ __global__ void __launch_bounds__(sm::kBlock) gather_sample_kernel(const float* 
 
 }  // namespace
 
-void launch_count_tissue(const TablesView& tables, const PixelChunk* chunks, std::size_t chunk_count,
-                         const std::uint8_t* pixels, std::uint32_t* counts, cudaStream_t stream) {
+void launch_count_tissue(const TablesView& tables, bool exclude_artefacts, const PixelChunk* chunks,
+                         std::size_t chunk_count, const std::uint8_t* pixels, std::uint32_t* counts,
+                         cudaStream_t stream) {
     if (chunk_count == 0) return;
-    count_tissue_kernel<<<grid_for(chunk_count, 1), kBlock, 0, stream>>>(tables.luma, chunks, chunk_count, pixels,
-                                                                         counts);
+    count_tissue_kernel<<<grid_for(chunk_count, 1), kBlock, 0, stream>>>(
+        tables.luma, tables.od, exclude_artefacts ? 1 : 0, chunks, chunk_count, pixels, counts);
     VN_CUDA_CHECK_LAUNCH();
 }
 
-void launch_compact_tissue(const TablesView& tables, const PixelChunk* chunks, std::size_t chunk_count,
-                           const std::uint8_t* pixels, const std::uint64_t* offsets, std::uint32_t* out,
-                           cudaStream_t stream) {
+void launch_compact_tissue(const TablesView& tables, bool exclude_artefacts, const PixelChunk* chunks,
+                           std::size_t chunk_count, const std::uint8_t* pixels, const std::uint64_t* offsets,
+                           std::uint32_t* out, cudaStream_t stream) {
     if (chunk_count == 0) return;
-    compact_tissue_kernel<<<grid_for(chunk_count, 1), kBlock, 0, stream>>>(tables.luma, chunks, chunk_count, pixels,
-                                                                           offsets, out);
+    compact_tissue_kernel<<<grid_for(chunk_count, 1), kBlock, 0, stream>>>(
+        tables.luma, tables.od, exclude_artefacts ? 1 : 0, chunks, chunk_count, pixels, offsets, out);
     VN_CUDA_CHECK_LAUNCH();
 }
 

@@ -12,15 +12,17 @@
 
 namespace vn::cuda {
 
-// counts[c] = number of tissue pixels in chunk c.
-void launch_count_tissue(const TablesView& tables, const PixelChunk* chunks, std::size_t chunk_count,
-                         const std::uint8_t* pixels, std::uint32_t* counts, cudaStream_t stream);
+// counts[c] = number of tissue pixels kept in chunk c; counts[chunk_count + c] = tissue pixels
+// left out as ink or artefacts (px::is_artefact; always 0 without exclude_artefacts).
+void launch_count_tissue(const TablesView& tables, bool exclude_artefacts, const PixelChunk* chunks,
+                         std::size_t chunk_count, const std::uint8_t* pixels, std::uint32_t* counts,
+                         cudaStream_t stream);
 
-// Writes the tissue pixels of chunk c, in order, as packed 0x00BBGGRR words to
+// Writes the kept tissue pixels of chunk c, in order, as packed 0x00BBGGRR words to
 // out[offsets[c] ...] (offsets: exclusive prefix sum of the counts, in chunk order).
-void launch_compact_tissue(const TablesView& tables, const PixelChunk* chunks, std::size_t chunk_count,
-                           const std::uint8_t* pixels, const std::uint64_t* offsets, std::uint32_t* out,
-                           cudaStream_t stream);
+void launch_compact_tissue(const TablesView& tables, bool exclude_artefacts, const PixelChunk* chunks,
+                           std::size_t chunk_count, const std::uint8_t* pixels, const std::uint64_t* offsets,
+                           std::uint32_t* out, cudaStream_t stream);
 
 // Optical densities of the sampled tissue pixels: for segment s, sample k is the tissue pixel
 // of rank ranks[seg.sample_begin + k] within the segment. Output block-interleaved (see

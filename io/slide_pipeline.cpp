@@ -519,7 +519,8 @@ StainModel estimate_slide(const std::string& path, Backend& backend, const Estim
     m.source_path = path;
     if (hash) m.source_sha256 = hash->get();
     log_line(options.callbacks, path + ": model from " + std::to_string(pixels.size()) + " regions, " +
-                                    std::to_string(m.tissue_pixels) + " tissue pixels, stain angle " +
+                                    std::to_string(m.tissue_pixels) + " tissue pixels, " +
+                                    std::to_string(m.artefact_pixels) + " ink or artefact pixels left out, stain angle " +
                                     fmt(stain_angle_deg(m), 1) + " deg, " + fmt(seconds_since(t0), 2) + " s");
     return m;
 }

@@ -72,16 +72,28 @@ TEST_CASE("histogram percentile is within 1e-3 of numpy's percentile", "[estimat
 
 TEST_CASE("tissue gathering keeps exactly the tissue pixels, in order", "[estimate]") {
     const RgbImage img = test::random_image(97, 61, 5);
-    const TissuePixels t = gather_tissue({img.view()}, nullptr);
-    std::vector<std::uint8_t> expected;
+    const TissuePixels t = gather_tissue({img.view()}, nullptr, false);
+    const TissuePixels kept = gather_tissue({img.view()}, nullptr, true);
+    const Tables& tab = tables();
+    std::vector<std::uint8_t> expected, expected_kept;
+    std::uint64_t artefacts = 0;
     for (std::size_t i = 0; i < img.pixel_count(); ++i) {
         const std::uint8_t* p = img.pixels.data() + 3 * i;
-        if (is_tissue_exact(p[0], p[1], p[2])) expected.insert(expected.end(), p, p + 3);
+        if (!is_tissue_exact(p[0], p[1], p[2])) continue;
+        expected.insert(expected.end(), p, p + 3);
+        if (px::is_artefact(tab.od, p[0], p[1], p[2]))
+            ++artefacts;
+        else
+            expected_kept.insert(expected_kept.end(), p, p + 3);
     }
     CHECK(t.rgb == expected);
+    CHECK(t.artefact_pixels == 0);
+    CHECK(kept.rgb == expected_kept);
+    CHECK(kept.artefact_pixels == artefacts);
+    CHECK(artefacts > 0);  // random colours: many are no H&E mix
     CHECK(t.total_pixels == img.pixel_count());
     ThreadPool pool(2);
-    CHECK(gather_tissue({img.view(), img.view()}, &pool).count() == 2 * t.count());
+    CHECK(gather_tissue({img.view(), img.view()}, &pool).count() == 2 * kept.count());
 }
 
 TEST_CASE("an estimate on synthetic H&E: stains, and percentiles over tissue pixels", "[estimate]") {
