@@ -15,11 +15,11 @@
 # degrees, per-tile pixels within the contract); the CLI with --device cuda against --device cpu
 # on a tile batch and a slide (fixed model: byte for byte; own estimates: within the contract),
 # through the dlopen'd module; an error raised inside the module reaching the CLI as its exit
-# code; compute-sanitizer memcheck and racecheck on a short parity subset; the benchmarks
-# (transform vs device-to-device copy bandwidth, per-tile tiles/s pinned to pinned, the Python
-# GPU normalizers on the same tiles, `vahanorm apply` on 1,000 JPEG tiles and on a 40k x 40k
-# slide, GPU vs CPU, with peak host and device memory). Without a GPU every CPU-side step runs
-# and the table names each GPU step skipped.
+# code; the benchmarks (transform vs device-to-device copy bandwidth, per-tile tiles/s pinned to
+# pinned, the Python GPU normalizers on the same tiles, `vahanorm apply` on 1,000 JPEG tiles and
+# on a 40k x 40k slide, GPU vs CPU, with peak host and device memory) and a table of the goals
+# against them; compute-sanitizer memcheck and racecheck on a parity subset. Without a GPU every
+# CPU-side step runs and the table names each GPU step skipped.
 #
 # Environment: VN_BUDGET_S (total seconds, default 285), VN_WORK (scratch for large generated
 # inputs, default a folder under ${TMPDIR:-/tmp}, removed at the end unless VN_KEEP_WORK=1),
@@ -661,6 +661,43 @@ for name in ("batch-cuda", "batch-cpu", "slide-cuda", "slide-cpu"):
 PY
     fi
 
+    # The issue's goals against what this run measured.
+    if ((gpu)); then
+        python3 - "$out" >"$out/45-goals.md" 2>&1 <<'PY'
+import os, re, sys
+out = sys.argv[1]
+def text(name):
+    p = os.path.join(out, name)
+    return open(p, errors="replace").read() if os.path.exists(p) else ""
+def row_value(log, label):
+    m = re.search(r"^\| " + re.escape(label) + r"[^|]*\| ([0-9.]+) \|", log, re.M)
+    return float(m.group(1)) if m else None
+def measured(name, key):
+    m = re.findall(key + r"=([0-9.]+)", text(name))
+    return float(m[-1]) if m else None
+bench, py = text("40-bench-gpu.log"), text("41-bench-python.log")
+pct = row_value(bench, "(b) transform / memcpy bandwidth")
+tps = row_value(bench, "(a) per-tile estimate + transform, GPU, pinned to pinned")
+wsi = row_value(py, "wsi-normalizer TorchVahadaneNormalizer")
+tsi = row_value(py, "torch-staintools Vahadane")
+fmt = lambda v, d=1: "n/a" if v is None else f"{v:,.{d}f}"
+verdict = lambda v, goal: "n/a" if v is None else ("met" if v >= goal else "NOT met")
+ratio = lambda a, b: None if a is None or not b else a / b
+print("| goal | measured | verdict |\n|---|---|---|")
+print(f"| fixed-model transform >= 70% of device-to-device copy bandwidth | {fmt(pct)} % | {verdict(pct, 70)} |")
+print(f"| per-tile 512x512, pinned to pinned >= 10,000 tiles/s | {fmt(tps, 0)} tiles/s | {verdict(tps, 10000)} |")
+r = ratio(tps, wsi)
+print(f"| >= 100x wsi-normalizer TorchVahadaneNormalizer | {fmt(r)}x ({fmt(wsi, 2)} tiles/s) | {verdict(r, 100)} |")
+r = ratio(tps, tsi)
+print(f"| >= 10x torch-staintools Vahadane | {fmt(r)}x ({fmt(tsi, 2)} tiles/s) | {verdict(r, 10)} |")
+for what, stem in (("vahanorm apply, JPEG tiles", "42-batch"), ("vahanorm apply, big slide", "43-slide")):
+    c, g = measured(stem + "-cpu.log", "wall_s"), measured(stem + "-cuda.log", "wall_s")
+    print(f"| {what}: cuda vs cpu (report both) | cuda {fmt(g, 2)} s (peak RSS {fmt(measured(stem + '-cuda.log', 'peak_rss_mib'), 0)} MiB, "
+          f"GPU +{fmt(measured(stem + '-cuda.log', 'peak_gpu_mib'), 0)} MiB), cpu {fmt(c, 2)} s (peak RSS "
+          f"{fmt(measured(stem + '-cpu.log', 'peak_rss_mib'), 0)} MiB) | {fmt(ratio(c, g), 2)}x |")
+PY
+    fi
+
     # -- compute-sanitizer ------------------------------------------------------------------
     local tool
     for tool in memcheck racecheck; do
@@ -714,6 +751,8 @@ vn_summary() {
             grep -h '^| ' "$out/41-bench-python.log" 2>/dev/null
             echo
             cat "$out/44-where-time-goes.md" 2>/dev/null
+            echo
+            cat "$out/45-goals.md" 2>/dev/null
         fi
         echo
         echo "logs: $out"
