@@ -33,6 +33,7 @@ struct TileWork {
     const InputPlan* plan = nullptr;
     std::unique_ptr<OutputLock> lock;  // held from before the decode to after the write
     RgbImage in, out;
+    double ppm_x = 0, ppm_y = 0;  // the input's resolution, kept on the output
     bool failed = false;
     bool skipped = false;
     nlohmann::json record;
@@ -195,6 +196,8 @@ int run_apply(const GlobalOptions& g, const ApplyOptions& o) {
                         ImageInfo info;
                         w.in = load_image(w.plan->input, g, &info);
                         w.out = RgbImage(w.in.width, w.in.height);
+                        w.ppm_x = info.pixels_per_metre_x;
+                        w.ppm_y = info.pixels_per_metre_y;
                         w.record["size"] = {w.in.width, w.in.height};
                         if (!info.conversion.empty()) w.record["conversion"] = info.conversion;
                     } catch (const Error& e) {
@@ -237,7 +240,10 @@ int run_apply(const GlobalOptions& g, const ApplyOptions& o) {
                     w.record["timings_ms"]["normalize"] = norm_ms / static_cast<double>(jobs.size());
                     const auto t0 = Clock::now();
                     try {
-                        write_image(w.plan->output, w.out.view(), wo);
+                        WriteOptions wi = wo;
+                        wi.pixels_per_metre_x = w.ppm_x;
+                        wi.pixels_per_metre_y = w.ppm_y;
+                        write_image(w.plan->output, w.out.view(), wi);
                         if (!w.record.contains("status")) w.record["status"] = "ok";
                         spdlog::debug("{} -> {}", w.plan->input, w.plan->output);
                     } catch (const Error& e) {

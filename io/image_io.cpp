@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <climits>
 #include <csetjmp>
@@ -365,6 +366,9 @@ void png_header_body(PngReader* r) {
     // reports an oversized one only as a benign error (a warning), then allocates and zeroes a
     // buffer of the claimed size: a 1 KB file with a tEXt chunk claiming 2 GB took 2 GB.
     png_set_keep_unknown_chunks(r->png, PNG_HANDLE_CHUNK_NEVER, nullptr, -1);
+    // ... except pHYs (9 bytes, checked by libpng): the resolution an output keeps.
+    static const png_byte kPhys[5] = {'p', 'H', 'Y', 's', '\0'};
+    png_set_keep_unknown_chunks(r->png, PNG_HANDLE_CHUNK_AS_DEFAULT, kPhys, 1);
     png_set_read_fn(r->png, r, png_read_fn);
     png_read_info(r->png, r->info);
     png_get_IHDR(r->png, r->info, &r->width, &r->height, &r->bit_depth, &r->color_type, &r->interlace, nullptr,
@@ -505,7 +509,15 @@ RgbImage read_png(const std::string& path, Fd& fd, const Header& header, ImageIn
         for (png_uint_32 y = 0; y < r.height; ++y)
             convert_row(rows[y], image.span().row(static_cast<int>(y)), image.width, r.layout);
     }
-    if (info) info->conversion = png_conversion(r);
+    if (info) {
+        info->conversion = png_conversion(r);
+        png_uint_32 px = 0, py = 0;
+        int unit = 0;
+        if (png_get_pHYs(r.png, r.info, &px, &py, &unit) && unit == PNG_RESOLUTION_METER && px > 0 && py > 0) {
+            info->pixels_per_metre_x = px;
+            info->pixels_per_metre_y = py;
+        }
+    }
     return image;
 }
 
@@ -515,7 +527,11 @@ struct PngWriter {
     png_structp png = nullptr;
     png_infop info = nullptr;
     RgbView in;
+    double ppm_x = 0, ppm_y = 0;
 };
+
+// A resolution in whole pixels per metre for PNG pHYs, or 0.
+png_uint_32 ppm_u32(double v) { return v >= 1 && v < 4e9 ? static_cast<png_uint_32>(std::lround(v)) : 0; }
 
 void png_write_fn(png_structp png, png_bytep data, std::size_t length) {
     auto* w = static_cast<PngWriter*>(png_get_io_ptr(png));
@@ -546,6 +562,8 @@ void png_write_body(PngWriter* w) {
     png_set_filter(w->png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB | PNG_FILTER_UP);
     png_set_IHDR(w->png, w->info, static_cast<png_uint_32>(w->in.width), static_cast<png_uint_32>(w->in.height), 8,
                  PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (ppm_u32(w->ppm_x) > 0 && ppm_u32(w->ppm_y) > 0)
+        png_set_pHYs(w->png, w->info, ppm_u32(w->ppm_x), ppm_u32(w->ppm_y), PNG_RESOLUTION_METER);
     png_write_info(w->png, w->info);
     for (int y = 0; y < w->in.height; ++y) png_write_row(w->png, w->in.row(y));
     png_write_end(w->png, nullptr);
@@ -564,13 +582,15 @@ struct PngWriteCleanup {
     }
 };
 
-void write_png(const std::string& path, const std::string& temp, RgbView image) {
+void write_png(const std::string& path, const std::string& temp, RgbView image, const WriteOptions& options) {
     Fd fd(create_output(temp, path));
     StdioFile file(fdopen_or_fail(fd, "wb", path, ErrorKind::Output));
     {
         PngWriter w;
         w.fp = file.get();
         w.in = image;
+        w.ppm_x = options.pixels_per_metre_x;
+        w.ppm_y = options.pixels_per_metre_y;
         PngWriteCleanup cleanup{&w};
         if (!png_write_guard(&w)) {
             std::string msg = std::string("cannot write PNG: ") + w.err.message;
@@ -698,6 +718,12 @@ RgbImage read_jpeg(const std::string& path, Fd& fd, ImageInfo* info, const ReadO
     }
     if (!jpeg_guard(r.get(), jpeg_decode_body))
         input_error(path, std::string("cannot decode JPEG: ") + r->err.message);
+    if (info && r->cinfo.saw_JFIF_marker && r->cinfo.X_density > 0 && r->cinfo.Y_density > 0 &&
+        (r->cinfo.density_unit == 1 || r->cinfo.density_unit == 2)) {
+        const double per_metre = r->cinfo.density_unit == 1 ? 1.0 / 0.0254 : 100.0;  // dots per inch, per cm
+        info->pixels_per_metre_x = r->cinfo.X_density * per_metre;
+        info->pixels_per_metre_y = r->cinfo.Y_density * per_metre;
+    }
     if (info) {
         switch (r->color_space) {
             case JCS_GRAYSCALE: info->conversion = "grayscale expanded to RGB"; break;
@@ -716,6 +742,7 @@ struct JpegWriter {
     std::FILE* fp = nullptr;
     RgbView in;
     int quality = 90;
+    double ppm_x = 0, ppm_y = 0;
 };
 
 void jpeg_write_body(JpegWriter* w) {
@@ -738,6 +765,18 @@ void jpeg_write_body(JpegWriter* w) {
     }
     w->cinfo.optimize_coding = FALSE;
     w->cinfo.dct_method = JDCT_ISLOW;
+    if (w->ppm_x > 0 && w->ppm_y > 0) {
+        // JFIF density: dots per inch when that is a whole number (the usual case), else per cm.
+        const double dx = w->ppm_x * 0.0254, dy = w->ppm_y * 0.0254;
+        const bool dpi = std::fabs(dx - std::round(dx)) < 0.01 && std::fabs(dy - std::round(dy)) < 0.01;
+        const double sx = dpi ? dx : w->ppm_x / 100.0, sy = dpi ? dy : w->ppm_y / 100.0;
+        if (sx >= 0.5 && sx < 65535.5 && sy >= 0.5 && sy < 65535.5) {
+            w->cinfo.write_JFIF_header = TRUE;
+            w->cinfo.density_unit = dpi ? 1 : 2;
+            w->cinfo.X_density = static_cast<UINT16>(std::lround(sx));
+            w->cinfo.Y_density = static_cast<UINT16>(std::lround(sy));
+        }
+    }
     jpeg_start_compress(&w->cinfo, TRUE);
     while (w->cinfo.next_scanline < w->cinfo.image_height) {
         // libjpeg's API is not const-correct; it only reads the rows.
@@ -760,7 +799,8 @@ struct JpegWriteCleanup {
     }
 };
 
-void write_jpeg(const std::string& path, const std::string& temp, RgbView image, int quality) {
+void write_jpeg(const std::string& path, const std::string& temp, RgbView image, const WriteOptions& options) {
+    const int quality = options.jpeg_quality;
     if (image.width > JPEG_MAX_DIMENSION || image.height > JPEG_MAX_DIMENSION)
         output_error(path, "JPEG cannot hold " + std::to_string(image.width) + "x" + std::to_string(image.height) +
                                " pixels (at most " + std::to_string(JPEG_MAX_DIMENSION) + " per side)");
@@ -772,6 +812,8 @@ void write_jpeg(const std::string& path, const std::string& temp, RgbView image,
         w->fp = file.get();
         w->in = image;
         w->quality = quality;
+        w->ppm_x = options.pixels_per_metre_x;
+        w->ppm_y = options.pixels_per_metre_y;
         JpegWriteCleanup cleanup{w.get()};
         if (!jpeg_write_guard(w.get())) {
             std::string msg = std::string("cannot write JPEG: ") + w->err.message;
@@ -1103,11 +1145,23 @@ RgbImage read_tiff(const std::string& path, Fd& fd, ImageInfo* info, const ReadO
         tiff_read_direct(tif.get(), io, layout, image);
     else
         tiff_read_rgba(tif.get(), io, image);
-    if (info) info->conversion = tiff_conversion(f);
+    if (info) {
+        info->conversion = tiff_conversion(f);
+        float xr = 0, yr = 0;
+        std::uint16_t unit = RESUNIT_NONE;
+        TIFFGetFieldDefaulted(tif.get(), TIFFTAG_RESOLUTIONUNIT, &unit);
+        if (TIFFGetField(tif.get(), TIFFTAG_XRESOLUTION, &xr) == 1 && TIFFGetField(tif.get(), TIFFTAG_YRESOLUTION, &yr) == 1 &&
+            std::isfinite(xr) && std::isfinite(yr) && xr > 0 && yr > 0 &&
+            (unit == RESUNIT_INCH || unit == RESUNIT_CENTIMETER)) {
+            const double per_metre = unit == RESUNIT_INCH ? 1.0 / 0.0254 : 100.0;
+            info->pixels_per_metre_x = xr * per_metre;
+            info->pixels_per_metre_y = yr * per_metre;
+        }
+    }
     return image;
 }
 
-void write_tiff(const std::string& path, const std::string& temp, RgbView image) {
+void write_tiff(const std::string& path, const std::string& temp, RgbView image, const WriteOptions& options) {
     Fd fd(create_output(temp, path));
     TiffIo io;
     io.fd = fd.get();
@@ -1142,6 +1196,11 @@ void write_tiff(const std::string& path, const std::string& temp, RgbView image)
             TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, rows_per_strip) == 1 &&
             TIFFSetField(t, TIFFTAG_SOFTWARE, "vahanorm") == 1;
         if (!tags_ok) fail_write("cannot set the TIFF tags");
+        if (options.pixels_per_metre_x > 0 && options.pixels_per_metre_y > 0) {
+            TIFFSetField(t, TIFFTAG_XRESOLUTION, options.pixels_per_metre_x / 100.0);
+            TIFFSetField(t, TIFFTAG_YRESOLUTION, options.pixels_per_metre_y / 100.0);
+            TIFFSetField(t, TIFFTAG_RESOLUTIONUNIT, RESUNIT_CENTIMETER);
+        }
         // libtiff's predictor works in place: encode from a copy, never from the caller's pixels.
         std::vector<std::uint8_t> strip(row_bytes * rows_per_strip);
         const auto height = static_cast<std::uint32_t>(image.height);
@@ -1225,9 +1284,9 @@ void write_image(const std::string& path, RgbView image, const WriteOptions& opt
         fail(ErrorKind::Usage, "JPEG quality must be 1..100, not " + std::to_string(options.jpeg_quality));
     AtomicOutput out(path);
     switch (format) {
-        case ImageFormat::Png: write_png(path, out.temp_path(), image); break;
-        case ImageFormat::Jpeg: write_jpeg(path, out.temp_path(), image, options.jpeg_quality); break;
-        case ImageFormat::Tiff: write_tiff(path, out.temp_path(), image); break;
+        case ImageFormat::Png: write_png(path, out.temp_path(), image, options); break;
+        case ImageFormat::Jpeg: write_jpeg(path, out.temp_path(), image, options); break;
+        case ImageFormat::Tiff: write_tiff(path, out.temp_path(), image, options); break;
     }
     out.commit();
 }

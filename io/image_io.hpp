@@ -21,6 +21,9 @@ struct ImageInfo {
     // Empty for 8-bit RGB; otherwise what was done, e.g. "RGBA composited onto white",
     // "grayscale expanded to RGB", "palette expanded", "16-bit reduced to 8-bit".
     std::string conversion;
+    // Physical resolution from the file (PNG pHYs in metres, JPEG JFIF density, TIFF resolution
+    // tags in inch or cm), in pixels per metre; 0 when the file does not give one.
+    double pixels_per_metre_x = 0, pixels_per_metre_y = 0;
 };
 
 struct ReadOptions {
@@ -35,6 +38,9 @@ RgbImage read_image(const std::string& path, ImageInfo* info = nullptr, const Re
 
 struct WriteOptions {
     int jpeg_quality = 90;  // 1..100
+    // Written when > 0 (PNG pHYs, JPEG JFIF density, TIFF resolution tags): an output keeps
+    // its input's DPI.
+    double pixels_per_metre_x = 0, pixels_per_metre_y = 0;
 };
 
 // Writes by extension, atomically (core/atomic_file.hpp). Throws Error(Output).

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "io/slide_tiff_reader.hpp"
 
 namespace vn {
 namespace {
@@ -223,6 +224,11 @@ SlideOverview read_overview(const SlideReader& slide, std::uint64_t max_pixels, 
     ov.image = RgbImage(ow, oh);
     // Blocks of whole boxes, about 2048 level pixels a side (friendly to OpenSlide's tile cache).
     const int block = std::max(1, 2048 / f) * f;
+    // A TIFF level at a whole downsample is read straight from the file (io/slide_tiff_reader):
+    // the same pixels as OpenSlide's, without its ARGB compositing. At a fractional downsample
+    // OpenSlide places the level by level-0 coordinates, so it stays the reader there.
+    std::unique_ptr<RegionSource> direct;
+    if (L.downsample == std::floor(L.downsample)) direct = make_tiff_source(slide, nullptr, ov.level);
     RgbImage buf;
     std::vector<std::uint32_t> sums;
     for (std::int64_t by = 0; by < L.height; by += block) {
@@ -234,7 +240,10 @@ SlideOverview read_overview(const SlideReader& slide, std::uint64_t max_pixels, 
             if (buf.width != bw || buf.height != bh) buf = RgbImage(bw, bh);
             const auto x0 = static_cast<std::int64_t>(std::llround(static_cast<double>(bx) * L.downsample));
             const auto y0 = static_cast<std::int64_t>(std::llround(static_cast<double>(by) * L.downsample));
-            slide.read_region(ov.level, x0, y0, buf.span());
+            if (direct)
+                direct->read(bx, by, buf.span());
+            else
+                slide.read_region(ov.level, x0, y0, buf.span());
             const int ox0 = static_cast<int>(bx / f), oy0 = static_cast<int>(by / f);
             const int nw = (bw + f - 1) / f, nh = (bh + f - 1) / f;
             for (int oy = 0; oy < nh; ++oy) {

@@ -98,6 +98,7 @@ bool is_lossless_codec(std::uint16_t c) {
 
 struct Layout {
     tdir_t dir = 0;
+    int level = 0;
     std::uint32_t width = 0, height = 0, tile_w = 0, tile_h = 0;
     std::uint16_t compression = 0, photometric = 0;
     std::vector<std::uint64_t> offsets, counts;
@@ -121,7 +122,7 @@ public:
 
     void read(std::int64_t x, std::int64_t y, RgbSpan dst) override {
         if (x < 0 || y < 0 || x + dst.width > L_.width || y + dst.height > L_.height)
-            fail(ErrorKind::Internal, path_ + ": region outside level 0");
+            fail(ErrorKind::Internal, path_ + ": region outside level " + std::to_string(L_.level));
         const std::int64_t tw = L_.tile_w, th = L_.tile_h;
         const std::int64_t tx0 = x / tw, ty0 = y / th;
         const std::int64_t tx1 = (x + dst.width - 1) / tw, ty1 = (y + dst.height - 1) / th;
@@ -218,7 +219,7 @@ private:
     }
 
     [[noreturn]] void corrupt(std::uint32_t index, const std::string& what) const {
-        fail(ErrorKind::Input, path_ + ": corrupt tile " + std::to_string(index) + " at level 0 (" + what + ")");
+        fail(ErrorKind::Input, path_ + ": corrupt tile " + std::to_string(index) + " at level " + std::to_string(L_.level) + " (" + what + ")");
     }
 
     // Decodes tile `index` into a full tile buffer (tile_w x tile_h RGB).
@@ -290,7 +291,7 @@ private:
 
 }  // namespace
 
-std::unique_ptr<RegionSource> make_tiff_source(const SlideReader& slide, std::string* why) {
+std::unique_ptr<RegionSource> make_tiff_source(const SlideReader& slide, std::string* why, int level) {
     auto no = [&](const std::string& reason) -> std::unique_ptr<RegionSource> {
         if (why) *why = reason;
         return nullptr;
@@ -302,21 +303,25 @@ std::unique_ptr<RegionSource> make_tiff_source(const SlideReader& slide, std::st
     TIFF* t = h.get();
     Layout L;
     bool found = false;
-    // Aperio: level 0 is directory 0. Generic TIFF: the first tiled directory of level-0 size.
+    if (level < 0 || level >= slide.level_count()) return no("no level " + std::to_string(level));
+    const std::int64_t lw = slide.level(level).width, lh = slide.level(level).height;
+    // Aperio: level 0 is directory 0. Generic TIFF, and reduced levels: the first tiled directory
+    // of the level's size.
     do {
         std::uint32_t w = 0, hh = 0;
         TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w);
         TIFFGetField(t, TIFFTAG_IMAGELENGTH, &hh);
-        if (TIFFIsTiled(t) && w == slide.width() && hh == slide.height()) {
+        if (TIFFIsTiled(t) && w == lw && hh == lh) {
             L.dir = TIFFCurrentDirectory(t);
             found = true;
             break;
         }
-        if (vendor == "aperio") break;
+        if (vendor == "aperio" && level == 0) break;
     } while (TIFFReadDirectory(t));
-    if (!found) return no("no tiled directory of the level-0 size");
-    L.width = static_cast<std::uint32_t>(slide.width());
-    L.height = static_cast<std::uint32_t>(slide.height());
+    if (!found) return no("no tiled directory of the level's size");
+    L.level = level;
+    L.width = static_cast<std::uint32_t>(lw);
+    L.height = static_cast<std::uint32_t>(lh);
     std::uint16_t bps = 0, spp = 0, planar = PLANARCONFIG_CONTIG, orientation = ORIENTATION_TOPLEFT;
     TIFFGetFieldDefaulted(t, TIFFTAG_BITSPERSAMPLE, &bps);
     TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLESPERPIXEL, &spp);
@@ -348,7 +353,7 @@ std::unique_ptr<RegionSource> make_tiff_source(const SlideReader& slide, std::st
     std::uint64_t* counts = nullptr;
     if (!TIFFGetField(t, TIFFTAG_TILEOFFSETS, &offsets) || !TIFFGetField(t, TIFFTAG_TILEBYTECOUNTS, &counts) ||
         !offsets || !counts)
-        fail(ErrorKind::Input, slide.path() + ": level 0 has no tile offsets (" + h.error() + ")");
+        fail(ErrorKind::Input, slide.path() + ": level " + std::to_string(level) + " has no tile offsets (" + h.error() + ")");
     L.offsets.assign(offsets, offsets + ntiles);
     L.counts.assign(counts, counts + ntiles);
     struct stat st {};
@@ -357,7 +362,7 @@ std::unique_ptr<RegionSource> make_tiff_source(const SlideReader& slide, std::st
     const auto size = static_cast<std::uint64_t>(st.st_size);
     for (std::uint32_t i = 0; i < ntiles; ++i)
         if (L.counts[i] > 0 && (L.offsets[i] > size || L.counts[i] > size - L.offsets[i]))
-            fail(ErrorKind::Input, slide.path() + ": level-0 tile " + std::to_string(i) +
+            fail(ErrorKind::Input, slide.path() + ": level-" + std::to_string(level) + " tile " + std::to_string(i) +
                                        " lies beyond the end of the file (truncated?)");
     return std::make_unique<TiffSource>(slide, std::move(L));
 }

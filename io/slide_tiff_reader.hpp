@@ -13,7 +13,8 @@
 
 namespace vn {
 
-// nullptr when the direct path does not apply to this slide (why says why).
-std::unique_ptr<RegionSource> make_tiff_source(const SlideReader& slide, std::string* why = nullptr);
+// nullptr when the direct path does not apply to this slide (why says why). With level > 0 the
+// source reads that pyramid level of the file (read() takes and fills that level's coordinates).
+std::unique_ptr<RegionSource> make_tiff_source(const SlideReader& slide, std::string* why = nullptr, int level = 0);
 
 }  // namespace vn

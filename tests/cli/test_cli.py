@@ -132,6 +132,22 @@ def case_slide_layouts_and_names(tmp):
     expect(["apply", src, "-o", "f.png", "--no-normalize"], USAGE, tmp, needle="whole slides only")
 
 
+def case_tile_outputs_keep_dpi(tmp):
+    from PIL import Image
+    ref, src = make_samples(tmp)
+    target = os.path.join(tmp, "samples", "target.json")
+    Image.open(os.path.join(tmp, src)).convert("RGB").save(os.path.join(tmp, "dpi.png"), dpi=(254, 254))
+    Image.open(os.path.join(tmp, src)).convert("RGB").save(os.path.join(tmp, "dpi.jpg"), dpi=(300, 300), quality=95)
+    expect(["apply", "dpi.png", "dpi.jpg", "-o", "out/", "--target", target], OK, tmp)
+    for name, want in (("dpi.png", 254), ("dpi.jpg", 300)):
+        got = Image.open(os.path.join(tmp, "out", name)).info.get("dpi")
+        check(got is not None and abs(got[0] - want) < 0.5 and abs(got[1] - want) < 0.5,
+              f"out/{name}: dpi {got}, input had {want}")
+    expect(["apply", "dpi.png", "-o", "out/as.jpg", "--target", target], OK, tmp)
+    got = Image.open(os.path.join(tmp, "out", "as.jpg")).info.get("dpi")
+    check(got is not None and abs(got[0] - 254) < 0.5, f"PNG -> JPEG lost the dpi: {got}")
+
+
 def case_unsupported_slide_formats(tmp):
     with open(os.path.join(tmp, "scan.czi"), "wb") as f:
         f.write(b"ZISRAWFILE" + bytes(100))

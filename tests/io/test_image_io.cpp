@@ -405,6 +405,29 @@ TEST_CASE("PNG and TIFF round trips are exact", "[io]") {
     CHECK(list_dir(dir.path()) == std::vector<std::string>{"rt.png", "rt.tif", "rt.tiff"});
 }
 
+TEST_CASE("the resolution (DPI) goes through every format", "[io]") {
+    TempDir dir;
+    const RgbImage img = vn::test::random_image(40, 30, 11);
+    for (const char* ext : {"png", "jpg", "tif"}) {
+        INFO(ext);
+        const std::string path = dir.file(std::string("dpi.") + ext);
+        vn::WriteOptions wo;
+        wo.pixels_per_metre_x = 300 / 0.0254;  // 300 x 150 dpi
+        wo.pixels_per_metre_y = 150 / 0.0254;
+        vn::write_image(path, img.view(), wo);
+        ImageInfo info;
+        vn::read_image(path, &info);
+        // PNG stores whole pixels per metre (11811: 299.999 dpi), JPEG whole dots per inch, TIFF a float.
+        CHECK(info.pixels_per_metre_x * 0.0254 == Approx(300).margin(0.02));
+        CHECK(info.pixels_per_metre_y * 0.0254 == Approx(150).margin(0.02));  // PNG: +-0.5 px/m
+        const std::string plain = dir.file(std::string("plain.") + ext);
+        vn::write_image(plain, img.view());
+        vn::read_image(plain, &info);
+        CHECK(info.pixels_per_metre_x == 0);
+        CHECK(info.pixels_per_metre_y == 0);
+    }
+}
+
 TEST_CASE("writers honour the view's stride", "[io]") {
     TempDir dir;
     const RgbImage big = vn::test::random_image(40, 30, 7);
