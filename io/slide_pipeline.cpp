@@ -733,6 +733,7 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
         const auto t0 = Clock::now();
         lut = build_colour_lut(backend, plan);
         normalize_seconds += seconds_since(t0);
+        log_line(cb, in + ": colour table of 2^24 colours in " + fmt(seconds_since(t0), 2) + " s");
     }
     {
         TileReaders readers(*source_pixels, writer, threads, static_cast<std::uint64_t>(2 * batch + threads),
