@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 python=${VAHANORM_PYTHON:-/usr/bin/python3}
 venv=build/pyenv
 [[ -x $venv/bin/python ]] || "$python" -m venv --system-site-packages "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check scikit-build-core nanobind pytest
+"$venv/bin/python" -m pip install -q --disable-pip-version-check scikit-build-core nanobind pytest mypy
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation \
   --config-settings=cmake.define.VAHANORM_WERROR=ON ./python
 # From the tests' folder, so that `import vahanorm` is the installed package, not ./python/vahanorm.

@@ -103,7 +103,7 @@ def estimate(
 ) -> Model:
     """The stain model of one image or slide: ``vahanorm estimate INPUT``."""
     if not _is_path(image_or_path) and getattr(image_or_path, "ndim", None) != 3:
-        src = [image_or_path]  # the core says what is wrong with it
+        src: List[Any] = [image_or_path]  # the core says what is wrong with it
     else:
         src = _sources(image_or_path)
     text = _core.estimate(src, _params_json(params), _device(device), _threads(threads), False)

@@ -25,6 +25,8 @@ class Model:
     """
 
     __slots__ = ("_json", "_dict")
+    _json: str
+    _dict: Optional[Dict[str, Any]]
 
     def __init__(
         self,
@@ -86,17 +88,18 @@ class Model:
             import json
 
             object.__setattr__(self, "_dict", json.loads(self._json))
-        return self._dict  # type: ignore[return-value]
+        assert self._dict is not None
+        return self._dict
 
     @property
-    def stain_matrix(self) -> "np.ndarray":
+    def stain_matrix(self) -> "npt.NDArray[np.float64]":
         """(2, 3) float64: row 0 hematoxylin, row 1 eosin, in optical density (R, G, B)."""
         import numpy as np
 
         return np.array(self._data()["stain_matrix"], dtype=np.float64)
 
     @property
-    def max_concentrations(self) -> "np.ndarray":
+    def max_concentrations(self) -> "npt.NDArray[np.float64]":
         """(2,) float64: the percentile concentrations of hematoxylin and eosin."""
         import numpy as np
 

@@ -53,14 +53,14 @@ class StainNormalizer:
         return self._normalizer.transform(I)
 
     @property
-    def stain_matrix_target(self) -> "np.ndarray":
+    def stain_matrix_target(self) -> "npt.NDArray[np.float64]":
         """The target's stain matrix (2, 3): rows hematoxylin, eosin (as StainTools)."""
         if self.target is None:
             raise UsageError("StainNormalizer: call fit(target) first")
         return self.target.stain_matrix
 
     @property
-    def maxC_target(self) -> "np.ndarray":
+    def maxC_target(self) -> "npt.NDArray[np.float64]":
         """The target's percentile concentrations, shaped (1, 2) as StainTools keeps them."""
         if self.target is None:
             raise UsageError("StainNormalizer: call fit(target) first")
