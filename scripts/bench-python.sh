@@ -14,9 +14,10 @@ tiles=${VAHANORM_SHARED_DATA:-../shared/data}/tiles
 venv=${VAHANORM_BENCH_VENV:-build/bench-venv}
 if [[ ! -x $venv/bin/python ]]; then
   /usr/bin/python3 -m venv "$venv"
-  "$venv/bin/pip" install -q staintools spams-bin wsi-normalizer opencv-python-headless
+  "$venv/bin/pip" install -q staintools spams-bin wsi-normalizer opencv-python-headless scikit-build-core nanobind
 fi
-"$venv/bin/pip" install -q ./python
+# The package as `pip install ./python` builds it, in a build folder of its own.
+"$venv/bin/pip" install -q --no-build-isolation --config-settings=build-dir="$PWD/build/python-bench" ./python
 py=$venv/bin/python
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1   # one thread for every tool
 work=$(mktemp -d)
