@@ -92,6 +92,19 @@ std::string executable_dir() {
     return slash == std::string::npos ? "." : p.substr(0, slash);
 }
 
+// The folder of the shared object this loader is compiled into (the Python package's extension
+// module, beside which its CUDA module is installed); empty when it is in the executable.
+std::string shared_object_dir() {
+    Dl_info info{};
+    if (::dladdr(reinterpret_cast<void*>(&shared_object_dir), &info) == 0 || !info.dli_fname || info.dli_fname[0] != '/')
+        return "";
+    char self[PATH_MAX], exe[PATH_MAX];
+    if (!::realpath(info.dli_fname, self)) return "";
+    if (::realpath("/proc/self/exe", exe) && std::string(self) == exe) return "";
+    const std::string p = self;
+    return p.substr(0, p.find_last_of('/'));
+}
+
 }  // namespace
 
 const CudaPlugin* load_cuda_plugin(std::string* why) {
@@ -103,6 +116,8 @@ const CudaPlugin* load_cuda_plugin(std::string* why) {
         std::vector<std::string> candidates;
         if (const char* env = std::getenv("VAHANORM_CUDA_PLUGIN"); env && *env) {
             candidates.push_back(env);
+        } else if (const std::string so = shared_object_dir(); !so.empty()) {
+            candidates.push_back(so + "/libvahanorm-cuda.so");
         } else {
             const std::string dir = executable_dir();
             candidates.push_back(dir + "/libvahanorm-cuda.so");

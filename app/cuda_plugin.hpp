@@ -14,7 +14,8 @@ struct CudaPlugin {
 };
 
 // The module, loaded once: $VAHANORM_CUDA_PLUGIN, else libvahanorm-cuda.so next to the
-// executable, else ../lib/vahanorm/ from it. Null when there is none usable; `why` says why.
+// executable, else ../lib/vahanorm/ from it (compiled into a shared object, as in the Python
+// package: next to that object). Null when there is none usable; `why` says why.
 const CudaPlugin* load_cuda_plugin(std::string* why);
 
 }  // namespace vn::app

@@ -29,7 +29,12 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
+#include "app/apply_plan.hpp"
+#include "app/context.hpp"
+#include "app/cuda_plugin.hpp"
 #include "app/exit_codes.hpp"
 #include "app/report.hpp"
 #include "core/atomic_file.hpp"
@@ -39,7 +44,6 @@
 #include "core/model.hpp"
 #include "core/sha256.hpp"
 #include "core/transform.hpp"
-#include "cuda/plugin.hpp"
 #include "io/image_io.hpp"
 #include "io/slide_pipeline.hpp"
 #include "io/tiff_writer.hpp"
@@ -173,53 +177,6 @@ OutArray owning_array(std::unique_ptr<std::uint8_t[]> buf, const std::vector<std
 
 // ---- backends ----------------------------------------------------------------------------------
 
-std::string module_dir() {
-    Dl_info info{};
-    if (::dladdr(reinterpret_cast<void*>(&module_dir), &info) == 0 || !info.dli_fname) return ".";
-    std::string p = info.dli_fname;
-    const auto slash = p.find_last_of('/');
-    return slash == std::string::npos ? "." : p.substr(0, slash);
-}
-
-struct CudaPlugin {
-    vahanorm_cuda_device_count_fn device_count = nullptr;
-    vahanorm_cuda_make_backend_fn make_backend = nullptr;
-};
-
-// The CUDA backend module, loaded once on the first request for a GPU:
-// $VAHANORM_CUDA_PLUGIN, else libvahanorm-cuda.so beside this extension module.
-const CudaPlugin* load_cuda_plugin(std::string* why) {
-    static std::once_flag once;
-    static CudaPlugin plugin;
-    static const CudaPlugin* loaded = nullptr;
-    static std::string failure;
-    std::call_once(once, [] {
-        const char* env = std::getenv("VAHANORM_CUDA_PLUGIN");
-        const std::string path = env && *env ? std::string(env) : module_dir() + "/libvahanorm-cuda.so";
-        if (::access(path.c_str(), F_OK) != 0) {
-            failure = "this build of vahanorm has no CUDA backend (no " + path + ")";
-            return;
-        }
-        // Never unloaded: backends made by the module live until the process ends.
-        void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-        if (!handle) {
-            const char* err = ::dlerror();
-            failure = "cannot load the CUDA backend " + path + ": " + (err ? err : "unknown error");
-            return;
-        }
-        auto abi = reinterpret_cast<vahanorm_cuda_abi_fn>(::dlsym(handle, "vahanorm_cuda_abi"));
-        plugin.device_count = reinterpret_cast<vahanorm_cuda_device_count_fn>(::dlsym(handle, "vahanorm_cuda_device_count"));
-        plugin.make_backend = reinterpret_cast<vahanorm_cuda_make_backend_fn>(::dlsym(handle, "vahanorm_cuda_make_backend"));
-        if (!abi || !plugin.device_count || !plugin.make_backend || abi() != VAHANORM_CUDA_PLUGIN_ABI) {
-            failure = path + ": not a CUDA backend of this vahanorm version";
-            return;
-        }
-        loaded = &plugin;
-    });
-    if (!loaded && why) *why = failure;
-    return loaded;
-}
-
 // "cpu", "cuda", "cuda:N[,M...]", "cuda:all" or "auto", as the CLI's --device; the ids of
 // cuda:N[,M...] (empty for the others).
 std::vector<int> parse_device(const std::string& d) {
@@ -243,7 +200,9 @@ std::unique_ptr<Backend> make_backend(const std::string& d, int threads) {
     if (d == "cpu") return make_cpu_backend(threads);
     if (ids.empty()) ids = {0};
     std::string why;
-    const CudaPlugin* plugin = load_cuda_plugin(&why);
+    // The CLI's loader (app/cuda_plugin.cpp): the module's ABI and struct layouts checked, its
+    // exceptions turned into vn::Error with their kinds.
+    const app::CudaPlugin* plugin = app::load_cuda_plugin(&why);
     char reason[512] = "";
     const int count = plugin ? plugin->device_count(reason, sizeof reason) : 0;
     if (plugin && count == 0) why = reason;
@@ -540,8 +499,19 @@ std::string get_string(const json& o, const char* key, const std::string& fallba
     return o.contains(key) && o[key].is_string() ? o[key].get<std::string>() : fallback;
 }
 
-// One whole slide, as `vahanorm apply SLIDE -o OUT` (app/apply_slide.cpp): its own model (or
-// the given source), then the streaming pipeline. Returns the report record (JSON text).
+// The CLI's messages go nowhere here: what they say is in the report record (its status,
+// message and warnings), which the Python side turns into exceptions and warnings.
+void quiet_cli_logging() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        auto logger = spdlog::stderr_color_mt("vahanorm.python");
+        logger->set_level(spdlog::level::off);
+        spdlog::set_default_logger(logger);
+    });
+}
+
+// One whole slide through the CLI's own code for it (app/apply_slide.cpp, as `vahanorm apply
+// SLIDE -o OUT`); returns its report record (JSON text).
 std::string apply_slide_py(const std::string& input, const std::string& output, const std::string& target_json,
                            const std::optional<std::string>& source_json, const std::string& options_json,
                            const std::string& device, int threads) {
@@ -549,75 +519,49 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
     const StainModel target = model_from_json(target_json, "target");
     std::optional<StainModel> fixed;
     if (source_json) fixed = model_from_json(*source_json, "source");
-    const EstimateParams params = params_from_json(o.contains("params") ? o["params"].dump() : "");
-    SlideOptions so;
-    so.format = parse_slide_format(get_string(o, "format", "svs"));
-    so.compression = parse_compression(get_string(o, "compression", "jpeg"));
-    so.tile_size = o.value("tile_size", 256);
-    if (so.tile_size < 16 || so.tile_size > 4096 || so.tile_size % 16 != 0)
+    app::ApplyOptions ao;
+    ao.inputs = {input};
+    ao.output = output;
+    ao.slide_format = get_string(o, "format", "");
+    if (!ao.slide_format.empty() && ao.slide_format != "svs" && ao.slide_format != "tiff" && ao.slide_format != "ome")
+        fail(ErrorKind::Usage, "format: expected svs, tiff or ome, got '" + ao.slide_format + "'");
+    ao.compression = get_string(o, "compression", "jpeg");
+    (void)parse_compression(ao.compression);  // Error(Usage) for unknown ones
+    ao.tile_size = o.value("tile_size", 256);
+    if (ao.tile_size < 16 || ao.tile_size > 4096 || ao.tile_size % 16 != 0)
         fail(ErrorKind::Usage, "tile_size must be a multiple of 16 between 16 and 4096");
-    so.quality = o.value("quality", 90);
-    if (so.quality < 1 || so.quality > 100) fail(ErrorKind::Usage, "quality: expected 1..100");
-    so.bigtiff = o.value("bigtiff", false) ? BigTiffMode::Always : BigTiffMode::Auto;
-    so.keep_associated = o.value("keep_associated", false);
-    so.threads = threads;
-    so.qc_dir = get_string(o, "qc_dir", "");
-    const bool continue_on_failed = o.value("continue_on_failed_estimate", false);
-    const bool skip_existing = o.value("skip_existing", false);
+    ao.quality = o.value("quality", 90);
+    if (ao.quality < 1 || ao.quality > 100) fail(ErrorKind::Usage, "quality: expected 1..100");
+    ao.bigtiff = o.value("bigtiff", false);
+    ao.keep_associated = o.value("keep_associated", false);
+    ao.continue_on_failed_estimate = o.value("continue_on_failed_estimate", false);
+    ao.skip_existing = o.value("skip_existing", false);
+    ao.qc_dir = get_string(o, "qc_dir", "");
+    if (ao.keep_associated && app::slide_layout(ao, output) == "tiff")
+        fail(ErrorKind::Usage, "keep_associated: the tiff layout (a page pyramid) has no place for label and macro "
+                               "images; use format='svs' or 'ome'");
+    app::GlobalOptions g;
+    g.threads = threads;
+    g.device = device;
+    const EstimateParams params = params_from_json(o.contains("params") ? o["params"].dump() : "");
+    g.seed = params.seed;
+    g.sample_size = params.sample_size;
 
     nb::gil_scoped_release release;
-    if (!is_slide(input)) {
+    quiet_cli_logging();
+    app::InputPlan plan;
+    plan.input = input;
+    plan.output = output;
+    plan.is_slide = is_slide(input);
+    if (!plan.is_slide) {
         if (::access(input.c_str(), F_OK) != 0) read_image(input);  // the readers' wording for a missing file
         fail(ErrorKind::Input, input + ": not a whole slide (use apply_tiles or Normalizer for images)");
     }
     const std::string ri = real_path(input);
-    if (!ri.empty() && ri == real_path(output)) fail(ErrorKind::Output, output + ": the output is the input");
+    if (!ri.empty() && ri == real_path(output))
+        fail(ErrorKind::Output, output + ": output would overwrite its input; choose another output");
     std::unique_ptr<Backend> backend = make_backend(device, threads);
-    json rec = {{"input", input}, {"output", output}, {"kind", "slide"}};
-    const OutputLock lock(output);
-    if (skip_existing && slide_output_is_complete(output)) {
-        rec["status"] = "skipped";
-        return rec.dump();
-    }
-    StainModel source = target;
-    double tissue_fraction = -1;
-    if (fixed) {
-        source = *fixed;
-    } else {
-        SlideEstimateOptions eo;
-        eo.threads = threads;
-        SlideEstimateInfo info;
-        try {
-            source = estimate_slide(input, *backend, params, eo, &info);
-            tissue_fraction = info.tissue_fraction;
-        } catch (const Error& e) {
-            if (e.kind() != ErrorKind::Data || !continue_on_failed) throw;
-            so.transform = false;
-            rec["warnings"] = {std::string("no stain estimate, copied unchanged: ") + e.what()};
-        }
-    }
-    std::vector<std::string> warnings;
-    if (so.transform) {
-        rec["source_model"] = app::model_json(source);
-        rec["qc"] = app::qc_flags(source, target, tissue_fraction, &warnings);
-    }
-    const SlideResult r = normalize_slide(input, output, source, target, *backend, so);
-    for (const auto& w : r.warnings) warnings.push_back(w);
-    if (!warnings.empty()) rec["warnings"] = warnings;
-    json levels = json::array();
-    for (const auto& l : r.levels) levels.push_back({l.width, l.height});
-    rec["status"] = "ok";
-    rec["slide"] = {{"vendor", r.vendor},   {"reader", r.reader},       {"size", {r.width, r.height}},
-                    {"levels", levels},     {"tile_size", r.tile_size}, {"tiles", r.tiles},
-                    {"bigtiff", r.bigtiff}, {"mpp", {r.mpp_x, r.mpp_y}}, {"objective_power", r.objective_power},
-                    {"output_bytes", r.output_bytes}};
-    rec["timings_s"] = {{"read", r.seconds.read},     {"normalize", r.seconds.normalize},
-                        {"encode", r.seconds.encode}, {"write", r.seconds.write},
-                        {"wall", r.wall_seconds}};
-    rec["mpx_per_second"] = r.mpx_per_second;
-    if (!r.qc_files.empty()) rec["qc_files"] = r.qc_files;
-    if (tissue_fraction < 0 && rec.contains("qc")) rec["qc"]["tissue_fraction"] = r.tissue_fraction;
-    return rec.dump();
+    return app::apply_slide(plan, ao, g, *backend, target, fixed).dump();
 }
 
 std::string file_stem(const std::string& path) {

@@ -152,9 +152,22 @@ def test_apply_slide_matches_cli(cli, slides, target_file, tmp_path):
     rec = vahanorm.apply_slide(slide, tmp_path / "py.tif", target=target_file, threads=2)
     cli_rec = json.loads((tmp_path / "r.json").read_text())["inputs"][0]
     assert rec["status"] == "ok" == cli_rec["status"]
+    assert set(rec) == set(cli_rec)
     for key in ("source_model", "qc", "slide", "kind"):
         assert rec[key] == cli_rec[key], key
     assert (tmp_path / "py.tif").read_bytes() == (tmp_path / "cli.tif").read_bytes()
+
+
+def test_apply_slide_failures_raise_with_the_clis_message(cli, slides, tmp_path):
+    fluorescence = os.path.join(slides, "stritt_test3-DAPI-2-387.ndpi")
+    p = cli("apply", fluorescence, "-o", tmp_path / "cli.tif", expect=65, cwd=tmp_path)
+    msg = [l for l in p.stderr.splitlines() if l.startswith("error: ")][0][len("error: "):]
+    with pytest.raises(vahanorm.DataError) as e:
+        vahanorm.apply_slide(fluorescence, tmp_path / "py.tif")
+    assert str(e.value) == msg
+    assert not (tmp_path / "py.tif").exists()
+    with pytest.raises(vahanorm.InputError, match="not a whole slide"):
+        vahanorm.apply_slide(os.path.join(os.path.dirname(slides), "tiles", "vahadane_source1.png"), tmp_path / "x.tif")
 
 
 def test_apply_tiles_never_overwrites_an_input(tiles, tmp_path):

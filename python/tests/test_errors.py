@@ -146,3 +146,58 @@ def test_every_error_is_a_vahanorm_error():
                 vahanorm.DeviceError, vahanorm.StoppedError, vahanorm.InternalError):
         assert issubclass(cls, vahanorm.VahanormError)
     assert re.match(r"\d+\.\d+\.\d+", vahanorm.__version__)
+
+
+def _fake_module():
+    from conftest import REPO
+
+    path = os.environ.get("VAHANORM_FAKE_CUDA_MODULE",
+                          os.path.join(REPO, "build", "tests", "libvahanorm_fake_cuda_plugin.so"))
+    assert os.path.exists(path), f"the stand-in CUDA module is built with the tests: {path}"
+    return path
+
+
+@pytest.mark.parametrize(
+    "mode, expected",
+    [
+        ("data", "DataError 65 fake module: no tissue on the fake device"),
+        ("std", "InputError 66 fake module: a std::runtime_error"),
+        ("unknown", "DeviceError 69 CUDA backend: fake module: an int was thrown"),
+    ],
+)
+def test_the_cuda_module_boundary_with_a_stand_in_module(tmp_path, mode, expected):
+    """device="cuda" loads the module with the CLI's loader; what its backend throws arrives as
+    the exception class of its kind (tests/cuda/fake_plugin.cpp, no GPU needed)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, vahanorm\n"
+        "n = vahanorm.Normalizer(device='cuda', threads=1)\n"
+        "print(n.backend)\n"
+        "try:\n"
+        "    n.transform(np.full((64, 64, 3), 180, np.uint8))\n"
+        "except vahanorm.VahanormError as e:\n"
+        "    print(type(e).__name__, e.exit_code, str(e))\n"
+    )
+    env = dict(os.environ, VAHANORM_CUDA_PLUGIN=_fake_module(), VAHANORM_FAKE_PLUGIN_MODE=mode)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["cuda:0 (fake module)", expected]
+
+
+def test_a_cuda_module_of_another_build_is_refused():
+    import subprocess
+    import sys
+
+    code = (
+        "import vahanorm\n"
+        "try:\n"
+        "    vahanorm.Normalizer(device='cuda')\n"
+        "except vahanorm.DeviceError as e:\n"
+        "    print(e)\n"
+    )
+    env = dict(os.environ, VAHANORM_CUDA_PLUGIN=_fake_module(), VAHANORM_FAKE_PLUGIN_MODE="layout")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(f"device cuda: {_fake_module()}: not a CUDA backend of this vahanorm build ("), p.stdout

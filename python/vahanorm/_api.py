@@ -211,7 +211,7 @@ def apply_slide(
     target: Union[Model, "ImageOrPath", None] = None,
     source: Union[Model, PathLike, None] = None,
     *,
-    format: str = "svs",
+    format: Optional[str] = None,
     compression: str = "jpeg",
     quality: int = 90,
     tile_size: int = 256,
@@ -222,14 +222,20 @@ def apply_slide(
     qc_dir: Optional[PathLike] = None,
     device: str = "cpu",
     threads: Optional[int] = None,
-    **params: Any,
+    seed: Optional[int] = None,
+    sample_size: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """One whole slide into a pyramidal TIFF, as ``vahanorm apply SLIDE -o OUT``, through the
-    same io/ pipeline; returns the report record of the slide (docs/cli.md). Errors raise."""
+    """One whole slide into a pyramidal TIFF by the CLI's own code for it (``vahanorm apply
+    SLIDE -o OUT``: the slide's model from tissue sampled over it, or ``source``; then the
+    streaming pipeline). Returns the slide's report record (docs/cli.md) as a dict; a failure
+    raises the error class of its kind, and the record's warnings are issued as warnings.
+    ``format``: svs, tiff or ome (None: ome for an output named *.ome.tif, else svs)."""
     import json
 
-    options = {
-        "format": format,
+    from ._errors import _BY_EXIT_CODE
+
+    params = {k: v for k, v in (("seed", seed), ("sample_size", sample_size)) if v is not None}
+    options: Dict[str, Any] = {
         "compression": compression,
         "quality": quality,
         "tile_size": tile_size,
@@ -239,15 +245,21 @@ def apply_slide(
         "skip_existing": skip_existing,
         "params": json.loads(_params_json(params)),
     }
+    if format is not None:
+        options["format"] = format
     if qc_dir is not None:
-        os.makedirs(os.fspath(qc_dir), exist_ok=True)
         options["qc_dir"] = os.fspath(qc_dir)
     src = None if source is None else _as_model(source, "source", device, threads).to_json()
     text = _core.apply_slide(
         os.fspath(input), os.fspath(output), _target_json(target, device, threads), src, json.dumps(options),
         _device(device), _threads(threads),
     )
-    return json.loads(text)  # type: ignore[no-any-return]
+    record: Dict[str, Any] = json.loads(text)
+    if record.get("status") == "failed":
+        raise _BY_EXIT_CODE.get(record.get("exit_code", 70), _BY_EXIT_CODE[70])(record.get("message", ""))
+    for w in record.get("warnings", []):
+        warnings.warn(f"{record['input']}: {w}", UserWarning, stacklevel=2)
+    return record
 
 
 def apply_tiles(

@@ -65,3 +65,5 @@ class BlankTileWarning(UserWarning):
 
 # In the order of vn::ErrorKind.
 _BY_KIND = (UsageError, InputError, DataError, OutputError, DeviceError, StoppedError, InternalError)
+# By the CLI's exit code (report records carry it).
+_BY_EXIT_CODE = {cls.exit_code: cls for cls in _BY_KIND}
