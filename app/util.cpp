@@ -1,6 +1,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include <algorithm>
@@ -47,6 +48,17 @@ void make_directories(const std::string& dir) {
             fail(ErrorKind::Output, dir + ": cannot create output directory (" + std::strerror(errno) + ")");
     }
     if (!is_directory(dir)) fail(ErrorKind::Output, dir + ": not a directory");
+}
+
+bool is_stdout_path(const std::string& path) {
+    return path == "-" || path == "/dev/stdout" || path == "/dev/fd/1" || path == "/proc/self/fd/1";
+}
+
+void write_stdout(const std::string& text) {
+    std::clearerr(stdout);
+    const std::size_t n = std::fwrite(text.data(), 1, text.size(), stdout);
+    if (n != text.size() || std::fflush(stdout) != 0)
+        fail(ErrorKind::Output, std::string("standard output: write failed (") + std::strerror(errno) + ")");
 }
 
 }  // namespace vn::app

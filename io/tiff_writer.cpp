@@ -19,6 +19,7 @@
 #include <zstd.h>
 // clang-format on
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "io/slide_tiff.hpp"
 
@@ -495,11 +496,13 @@ struct TiffPyramidFile::Impl {
     }
 
     [[noreturn]] void tiff_fail(const std::string& what) const {
+        const int err = errno;  // libtiff's messages do not say why a write failed
         std::string e = tif.error();
-        if (e.find("Maximum TIFF file size exceeded") != std::string::npos ||
-            e.find("exceeded") != std::string::npos)
+        if (err == ENOSPC || err == EDQUOT)
+            e = err == ENOSPC ? "no space left on device" : "disk quota exceeded";
+        else if (e.find("Maximum TIFF file size exceeded") != std::string::npos || e.find("exceeded") != std::string::npos)
             e += "; write BigTIFF (--bigtiff)";
-        fail(ErrorKind::Output, path + ": " + what + (e.empty() ? "" : " (" + e + ")"));
+        fail(ErrorKind::Output, output_name(path) + ": " + what + (e.empty() ? "" : " (" + e + ")"));
     }
 
     std::string aperio_meta() const {
@@ -742,7 +745,9 @@ void TiffPyramidFile::write_tile(int level, std::uint32_t index, const std::uint
     while (done < size) {
         const ssize_t n = ::pwrite(s.fd, data + done, size - done, static_cast<off_t>(s.size + done));
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) fail(ErrorKind::Output, m.path + ": cannot write a scratch file (" + errno_text() + ")");
+        if (n <= 0)
+            fail(ErrorKind::Output, output_name(m.path) + ": cannot write a scratch file (" +
+                                        (n < 0 && errno == ENOSPC ? std::string("no space left on device") : errno_text()) + ")");
         done += static_cast<std::size_t>(n);
     }
     s.offset[index] = s.size;
