@@ -1,8 +1,13 @@
 #include "app/context.hpp"
 
+#include <sched.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -34,7 +39,70 @@ std::vector<int> parse_device_list(const std::string& list) {
     return ids;
 }
 
+// A whole number written in decimal digits only (no sign, exponent or spaces), or -1.
+long long parse_count(const std::string& text) {
+    if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) return -1;
+    return std::stoll(text);
+}
+
 }  // namespace
+
+int usable_cpus() {
+    // The CPUs this process may run on (taskset, cgroup cpusets, SLURM's binding); the mask is
+    // grown for machines with more than 1024 CPUs.
+    for (int n = 1024; n <= (1 << 20); n *= 2) {
+        cpu_set_t* set = CPU_ALLOC(n);
+        if (!set) break;
+        const std::size_t size = CPU_ALLOC_SIZE(n);
+        const int rc = ::sched_getaffinity(0, size, set);
+        const int count = rc == 0 ? CPU_COUNT_S(size, set) : 0;
+        const int e = errno;
+        CPU_FREE(set);
+        if (rc == 0) return std::max(1, count);
+        if (e != EINVAL) break;
+    }
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+int max_threads() { return kThreadsPerCpu * usable_cpus(); }
+
+void resolve_threads(GlobalOptions& g, const std::string& option) {
+    const int cpus = usable_cpus();
+    const int cap = kThreadsPerCpu * cpus;
+    const std::string limit = std::to_string(cap) + " (" + std::to_string(kThreadsPerCpu) + " x the " + std::to_string(cpus) +
+                              " CPU" + (cpus == 1 ? "" : "s") + " this process may use)";
+    if (!option.empty()) {
+        const long long n = parse_count(option);
+        if (n < 0) {
+            if (option.find_first_not_of("0123456789") == std::string::npos)
+                fail(ErrorKind::Usage, "--threads " + option + ": more than the limit of " + limit);
+            fail(ErrorKind::Usage, "--threads: '" + option + "' is not a whole number of threads (e.g. --threads 4)");
+        }
+        if (n > cap) fail(ErrorKind::Usage, "--threads " + option + ": more than the limit of " + limit);
+        if (n > 0) {
+            g.threads = static_cast<int>(n);
+            return;
+        }
+    }
+    const char* env = std::getenv("SLURM_CPUS_PER_TASK");
+    if (env && *env) {
+        const std::string text = env;
+        const long long n = parse_count(text);
+        if (n <= 0 && text.find_first_not_of("0123456789") != std::string::npos)
+            fail(ErrorKind::Usage, "SLURM_CPUS_PER_TASK='" + text +
+                                       "' is not a whole number of CPUs; correct it, or give --threads N");
+        if (n == 0) fail(ErrorKind::Usage, "SLURM_CPUS_PER_TASK=0 is not a number of CPUs; correct it, or give --threads N");
+        if (n < 0 || n > cap) {
+            spdlog::warn("SLURM_CPUS_PER_TASK={} is more than the limit of {}: using {} threads", text, limit, cap);
+            g.threads = cap;
+        } else {
+            g.threads = static_cast<int>(n);
+        }
+        return;
+    }
+    g.threads = cpus;
+}
 
 void setup_logging(int verbosity) {
     auto logger = spdlog::stderr_color_mt("vahanorm");
@@ -50,6 +118,13 @@ void install_signal_handlers() {
     sa.sa_flags = 0;
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGHUP, &sa, nullptr);  // a closed terminal or ssh session: stop cleanly, like SIGTERM
+    // A closed pipe on stdout or stderr (`vahanorm ... 2>&1 | head -n 1`) must not kill the run
+    // half-way through an output: writes to it fail with EPIPE instead, and the log ignores them.
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGPIPE, &ignore, nullptr);
 }
 
 const std::atomic<bool>& stop_flag() { return g_stop; }

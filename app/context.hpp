@@ -12,7 +12,7 @@ namespace vn::app {
 
 struct GlobalOptions {
     int verbosity = 0;                    // -1 quiet, 0 info, 1 debug
-    int threads = 0;                      // 0: SLURM_CPUS_PER_TASK or all cores
+    int threads = 0;                      // set by resolve_threads: --threads, SLURM_CPUS_PER_TASK or the usable CPUs
     std::string device = "cpu";           // cpu | cuda | cuda:N[,M...] | auto
     std::string report;                   // --report PATH (JSON)
     std::uint64_t max_pixels = 1ull << 31;
@@ -23,7 +23,17 @@ struct GlobalOptions {
 
 void setup_logging(int verbosity);
 
-// SIGTERM and SIGINT set the stop flag; long loops check it and stop cleanly.
+// The CPUs this process may run on (sched_getaffinity), and the most threads it accepts.
+constexpr int kThreadsPerCpu = 4;
+int usable_cpus();
+int max_threads();
+// Sets g.threads from --threads (`option`, empty or "0" when not given), else
+// $SLURM_CPUS_PER_TASK (above the limit: the limit, with a warning), else the usable CPUs.
+// Throws Error(Usage) for a value that is not a whole number, or --threads above max_threads().
+void resolve_threads(GlobalOptions& g, const std::string& option);
+
+// SIGTERM, SIGINT and SIGHUP set the stop flag; long loops check it and stop cleanly.
+// SIGPIPE is ignored (a closed log pipe never kills a run).
 void install_signal_handlers();
 const std::atomic<bool>& stop_flag();
 // Throws Error(Interrupted) when a stop was requested.

@@ -13,6 +13,7 @@ enum ExitCode : int {
     kExitInput = 66,        // EX_NOINPUT: input missing, unreadable, corrupt or not an image/slide
     kExitDevice = 69,       // EX_UNAVAILABLE: the requested device cannot be used
     kExitInternal = 70,     // EX_SOFTWARE: a bug
+    kExitSystem = 71,       // EX_OSERR: the system refused a resource (a thread: process or thread limit)
     kExitOutput = 73,       // EX_CANTCREAT: an output cannot be created or written
     kExitInterrupted = 75,  // EX_TEMPFAIL: stopped by SIGTERM/SIGINT; rerun to finish
 };
@@ -26,6 +27,7 @@ inline int exit_code_for(ErrorKind kind) {
         case ErrorKind::Device: return kExitDevice;
         case ErrorKind::Interrupted: return kExitInterrupted;
         case ErrorKind::Internal: return kExitInternal;
+        case ErrorKind::Resource: return kExitSystem;
     }
     return kExitInternal;
 }

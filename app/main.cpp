@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <system_error>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -10,6 +11,7 @@
 #include "app/commands.hpp"
 #include "app/context.hpp"
 #include "app/exit_codes.hpp"
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 
 namespace {
@@ -27,8 +29,9 @@ int run(int argc, char** argv) {
     bool quiet = false;
     app.add_flag("-v,--verbose", g.verbosity, "More log output (debug)");
     app.add_flag("-q,--quiet", quiet, "Only warnings and errors");
-    app.add_option("--threads", g.threads, "Worker threads (default: $SLURM_CPUS_PER_TASK, else all cores)")
-        ->check(CLI::NonNegativeNumber);
+    std::string threads;
+    app.add_option("--threads", threads,
+                   "Worker threads, at most 4 x the usable CPUs (default: $SLURM_CPUS_PER_TASK, else the usable CPUs)");
     app.add_option("--device", g.device, "Compute device: cpu, cuda, cuda:N[,M...], cuda:all or auto")
         ->capture_default_str();
     app.add_option("--report", g.report, "Write a JSON report of the run (per input: model, QC flags, timings, status)");
@@ -92,8 +95,10 @@ int run(int argc, char** argv) {
         return kExitUsage;
     }
     if (quiet) g.verbosity = -1;
-    setup_logging(g.verbosity);
     install_signal_handlers();
+    setup_logging(g.verbosity);
+    resolve_threads(g, threads);
+    if (!g.report.empty()) vn::resolve_output(g.report);  // a report that cannot be written is refused before any work
 
     if (fit_cmd->parsed()) return run_fit(g, fit);
     if (est_cmd->parsed()) return run_estimate(g, est);
@@ -111,6 +116,14 @@ int main(int argc, char** argv) {
     } catch (const vn::Error& e) {
         spdlog::error("{}", e.what());
         return exit_code_for(e.kind());
+    } catch (const std::system_error& e) {
+        if (e.code() == std::errc::resource_unavailable_try_again) {
+            spdlog::error("cannot start a thread ({}): a process or thread limit is reached; use fewer --threads",
+                          e.code().message());
+            return kExitSystem;
+        }
+        spdlog::error("internal error: {}", e.what());
+        return kExitInternal;
     } catch (const std::bad_alloc&) {
         spdlog::error("out of memory");
         return kExitInternal;

@@ -14,6 +14,7 @@ enum class ErrorKind {
     Device,       // a requested compute device is not usable
     Interrupted,  // stopped by a signal (SIGTERM/SIGINT)
     Internal,     // a bug
+    Resource,     // the system refused a resource: a thread (process or thread limit)
 };
 
 class Error : public std::runtime_error {

@@ -1,21 +1,50 @@
 #include "core/thread_pool.hpp"
 
+#include <string>
+#include <system_error>
+
+#include "core/error.hpp"
+
 namespace vn {
 namespace {
 thread_local bool t_inside_pool = false;
 }
 
-ThreadPool::ThreadPool(int threads) {
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+void rethrow_thread_start_error() {
+    try {
+        throw;
+    } catch (const std::system_error& e) {
+        fail(ErrorKind::Resource, "cannot start a thread (" + e.code().message() +
+                                      "): a process or thread limit is reached; use fewer --threads");
+    }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::ThreadPool(int threads) {
+    try {
+        workers_.reserve(static_cast<std::size_t>(threads > 1 ? threads - 1 : 0));
+        for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+    } catch (const std::system_error& e) {
+        // A process or cgroup limit (ulimit -u, pids.max) refused a thread: stop and join the
+        // ones already running (the destructor does not run for a constructor that throws).
+        const std::size_t started = workers_.size() + 1;
+        stop_workers();
+        fail(ErrorKind::Resource, "cannot start thread " + std::to_string(started + 1) + " of " + std::to_string(threads) +
+                                      " (" + e.code().message() +
+                                      "): a process or thread limit is reached; use fewer --threads");
+    }
+}
+
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() noexcept {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         stop_ = true;
     }
     wake_.notify_all();
-    for (auto& w : workers_) w.join();
+    for (auto& w : workers_)
+        if (w.joinable()) w.join();
+    workers_.clear();
 }
 
 void ThreadPool::run_items() {

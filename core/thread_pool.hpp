@@ -10,8 +10,14 @@
 
 namespace vn {
 
+// Inside a catch handler around thread creation: rethrows a std::system_error (the system
+// refused a thread) as Error(Resource) with a readable message, anything else as it is.
+[[noreturn]] void rethrow_thread_start_error();
+
 class ThreadPool {
 public:
+    // Starts threads - 1 workers; when the system refuses one (a process or thread limit),
+    // the started ones are stopped and Error(Resource) is thrown.
     explicit ThreadPool(int threads);
     ~ThreadPool();
     ThreadPool(const ThreadPool&) = delete;
@@ -26,6 +32,7 @@ public:
 
 private:
     void worker_loop();
+    void stop_workers() noexcept;
     void run_items();
 
     std::vector<std::thread> workers_;

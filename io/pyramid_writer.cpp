@@ -18,6 +18,7 @@
 #include "core/atomic_file.hpp"
 #include "core/backend.hpp"
 #include "core/error.hpp"
+#include "core/thread_pool.hpp"
 #include "io/pyramid.hpp"
 
 namespace vn {
@@ -127,7 +128,7 @@ struct PyramidWriter::Impl {
             for (int i = 0; i < opt.threads; ++i) encoders.emplace_back([this] { encoder_main(); });
         } catch (...) {
             stop_threads();
-            throw;
+            rethrow_thread_start_error();
         }
     }
 
