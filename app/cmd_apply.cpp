@@ -94,8 +94,8 @@ void add_apply(CLI::App& app, ApplyOptions& o) {
                    "Slide output layout: svs, tiff (page pyramid) or ome (OME-TIFF) (default: ome for -o NAME.ome.tif, "
                    "else svs)")
         ->check(CLI::IsMember({"svs", "tiff", "ome"}));
-    app.add_option("--tile-size", o.tile_size, "Slide output tile size (multiple of 16)")
-        ->check(CLI::Range(16, 4096))
+    app.add_option("--tile-size", o.tile_size, "Slide output tile size (multiple of 16, at most 1024: memory stays bounded)")
+        ->check(CLI::Range(16, 1024))
         ->capture_default_str();
     app.add_option("--compression", o.compression, "Slide output compression")
         ->check(CLI::IsMember({"jpeg", "deflate", "zstd", "lzw", "none"}))
@@ -117,6 +117,8 @@ void add_apply(CLI::App& app, ApplyOptions& o) {
 
 int run_apply(const GlobalOptions& g, const ApplyOptions& o) {
     if (o.tile_size % 16 != 0) fail(ErrorKind::Usage, "--tile-size must be a multiple of 16");
+    if (is_stdout_path(o.output))
+        fail(ErrorKind::Usage, "-o " + o.output + ": images and slides are not written to standard output; give a file or a directory");
     const TargetChoice target = resolve_target(o.target);
     spdlog::info("target: {}", target.description);
     std::vector<InputPlan> plans = plan_outputs(o);
@@ -132,19 +134,31 @@ int run_apply(const GlobalOptions& g, const ApplyOptions& o) {
     }
 
     int first_failure = kExitOk;
-    std::size_t failures = 0, done = 0;
+    std::size_t failures = 0, done = 0, skipped = 0;
+    std::set<std::string> recorded;  // inputs with a record in the report
+    std::string in_progress;  // the slide being written
     auto finish_record = [&](nlohmann::json rec) {
         if (rec.value("status", "") == "failed") {
             ++failures;
             if (first_failure == kExitOk) first_failure = rec.value("exit_code", int{kExitInternal});
         }
+        skipped += rec.value("status", "") == "skipped";
         ++done;
+        recorded.insert(rec.value("input", ""));
         report.add(std::move(rec));
     };
 
     try {
         std::vector<InputPlan> todo;
         for (InputPlan& p : plans) {
+            if (p.error.empty()) {
+                try {
+                    resolve_output(p.output);  // before any work: never replace a device, FIFO or directory
+                } catch (const Error& e) {
+                    p.error = e.what();
+                    p.error_code = exit_code_for(e.kind());
+                }
+            }
             if (!p.error.empty()) {
                 spdlog::error("{}", p.error);
                 finish_record({{"input", p.input}, {"output", p.output}, {"status", "failed"}, {"message", p.error},
@@ -265,11 +279,26 @@ int run_apply(const GlobalOptions& g, const ApplyOptions& o) {
 
         for (const InputPlan& p : slides) {
             check_stop();
+            in_progress = p.input;
             finish_record(apply_slide(p, o, g, *backend, target.model, fixed_source));
+            in_progress.clear();
         }
     } catch (const Error& e) {
         if (e.kind() == ErrorKind::Interrupted) {
             spdlog::error("{}", e.what());
+            // Every input without a result is "interrupted" in the report: the one being written
+            // (its temporary file removed) and those not started; a rerun finishes them.
+            for (const InputPlan& p : plans) {
+                if (recorded.count(p.input)) continue;
+                const bool current = in_progress == p.input;
+                report.add({{"input", p.input},
+                            {"output", p.output},
+                            {"status", "interrupted"},
+                            {"message", current ? "stopped by a signal while being written; nothing was left"
+                                                : "not started: the run was stopped by a signal"},
+                            {"exit_code", int{kExitInterrupted}}});
+                recorded.insert(p.input);
+            }
             report.write(g.report, kExitInterrupted);
             return kExitInterrupted;
         }
@@ -281,8 +310,11 @@ int run_apply(const GlobalOptions& g, const ApplyOptions& o) {
     if (failures > 0 && done > 1)
         spdlog::error("{} of {} inputs failed (see the messages above{})", failures, done,
                       g.report.empty() ? "" : " and " + g.report);
-    else if (failures == 0)
+    else if (failures == 0 && skipped == 0)
         spdlog::info("done: {} input{} normalized", done, done == 1 ? "" : "s");
+    else if (failures == 0)
+        spdlog::info("done: {} input{} normalized, {} skipped (complete output{} exist{})", done - skipped,
+                     done - skipped == 1 ? "" : "s", skipped, skipped == 1 ? "" : "s", skipped == 1 ? "s" : "");
     report.write(g.report, code);
     return code;
 }

@@ -64,15 +64,17 @@ void Report::write(const std::string& path, int exit_code) {
     out["finished"] = utc_now();
     out["exit_code"] = exit_code;
     out["inputs"] = inputs_;
-    std::size_t ok = 0, failed = 0, skipped = 0, passed = 0;
+    std::size_t ok = 0, failed = 0, skipped = 0, passed = 0, interrupted = 0;
     for (const auto& r : inputs_) {
         const std::string s = r.value("status", "");
         ok += s == "ok";
         failed += s == "failed";
         skipped += s == "skipped";
         passed += s == "passed-through";
+        interrupted += s == "interrupted";
     }
-    out["summary"] = {{"inputs", inputs_.size()}, {"ok", ok}, {"passed_through", passed}, {"skipped", skipped}, {"failed", failed}};
+    out["summary"] = {{"inputs", inputs_.size()}, {"ok", ok},         {"passed_through", passed},
+                      {"skipped", skipped},       {"failed", failed}, {"interrupted", interrupted}};
     const std::string text = out.dump(2) + "\n";
     write_file_atomic(path, text.data(), text.size());
 }

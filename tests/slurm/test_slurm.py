@@ -439,6 +439,38 @@ def case_gather(tmp):
     # Worth a rerun: missing, missing output, exit 73; not the corrupt one (66).
     check(sorted(open(todo).read().split()) == ["in/d.svs", "in/f.svs", "in/h.svs"], f"--todo: {open(todo).read()}")
 
+    # An interrupted run: its unfinished input is "interrupted" (and worth a rerun) until a later
+    # run finishes it; an earlier run's output survives a later interrupted run.
+    intr = os.path.join(tmp, "intr")
+    os.makedirs(os.path.join(intr, "reports"))
+    oi = lambda n: os.path.join(intr, n)  # noqa: E731
+    for n in ("y.tif", "z.tif"):
+        open(oi(n), "wb").close()
+    dump = lambda name, r: json.dump(r, open(os.path.join(intr, "reports", name), "w"))  # noqa: E731
+    dump("task-1-0.json", report([{"input": "z.svs", "output": oi("z.tif"), "status": "ok"}], "2026-01-01T00:00:00Z"))
+    dump("task-2-0.json", report([
+        {"input": "y.svs", "output": oi("y.tif"), "status": "ok"},
+        {"input": "x.svs", "output": oi("x.tif"), "status": "interrupted", "exit_code": INTERRUPTED,
+         "message": "stopped by a signal while being written; nothing was left"},
+        {"input": "z.svs", "output": oi("z.tif"), "status": "interrupted", "exit_code": INTERRUPTED,
+         "message": "not started: the run was stopped by a signal"},
+    ], "2026-01-01T00:00:01Z", INTERRUPTED))
+    todo_i = os.path.join(tmp, "todo-intr.txt")
+    rc, stdout, err = run([gather, intr, "--todo", todo_i])
+    rows = {r["input"]: r for r in read_csv(os.path.join(intr, "summary.csv"))}
+    check(rc == PARTIAL and rows["x.svs"]["status"] == "interrupted" and rows["x.svs"]["exit_code"] == "75",
+          f"an interrupted input must be reported as interrupted (exit {rc}): {rows.get('x.svs')}\n{stdout}{err}")
+    check(rows["z.svs"]["status"] == "ok" and rows["z.svs"]["last_status"] == "interrupted",
+          f"an earlier output survives a later interrupted run: {rows['z.svs']}")
+    check("1 report(s) of interrupted runs" in stdout and "interrupted" in stdout.split("not done:")[-1],
+          f"gather output:\n{stdout}")
+    check(open(todo_i).read().split() == ["x.svs"], f"--todo after an interruption: {open(todo_i).read()}")
+    open(oi("x.tif"), "wb").close()
+    dump("task-3-0.json", report([{"input": "x.svs", "output": oi("x.tif"), "status": "ok"}], "2026-01-01T00:00:02Z"))
+    rc, stdout, err = run([gather, intr])
+    check(rc == OK and "interrupted runs" not in stdout,
+          f"once a rerun finished it, the interrupted run no longer counts (exit {rc}):\n{stdout}{err}")
+
     # All good: exit 0. No reports at all: 66. Bad arguments: 64.
     good = os.path.join(tmp, "good")
     os.makedirs(os.path.join(good, "reports"))
@@ -1000,8 +1032,11 @@ def case_cluster(tmp):
         took = os.path.getmtime(rep_k1) - state["cancel_time"]
         check(took < 10, f"the cancelled task took {took:.1f} s to stop")
         rc, stdout, _ = run([gather, out, "--list", lst2])
-        check(rc == PARTIAL and stdout.count("missing ") >= 2 and all(f in stdout for f in killed_left),
-              f"gather should list k0 and k1 as missing and k0's temporary files:\n{stdout}")
+        k1_line = [line for line in stdout.splitlines() if line.strip().endswith(f"{slides['k1']}: stopped by a signal "
+                                                                                  "while being written; nothing was left")]
+        check(rc == PARTIAL and stdout.count("missing ") >= 1 and all(f in stdout for f in killed_left) and
+              len(k1_line) == 1 and k1_line[0].split()[0] == "interrupted" and "1 report(s) of interrupted runs" in stdout,
+              f"gather should list k0 as missing with its temporary files, and k1 as interrupted:\n{stdout}")
 
         # 4. The rerun (3 per task) completes k0 and k1 and skips the rest.
         rc, job4, _, text = submit(slurm, lst2, target, out, 3, [], jobenv)
@@ -1013,6 +1048,8 @@ def case_cluster(tmp):
         check(sorted(f["input"] for f in s["failed"]) == sorted([slides["bad"], slides["trunc"]]),
               f"failed inputs: {s['failed']}")
         check(not s["missing"] and s["counts"] == {"ok": 10, "failed": 2}, f"counts {s['counts']}, missing {s['missing']}")
+        check(not s["interrupted_reports"] and "interrupted runs" not in stdout,
+              f"the interrupted run still counted after the rerun finished k1:\n{stdout}")
         check(sorted(s["removed_temp_files"]) == sorted(os.path.join(out, f) for f in killed_left),
               f"removed temporary files: {s['removed_temp_files']}, expected {killed_left}")
         for n in good + ["k0", "k1"]:
