@@ -315,7 +315,7 @@ public:
             for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
         } catch (...) {
             shutdown();
-            throw;
+            rethrow_thread_start_error();
         }
     }
     ~TileReaders() { shutdown(); }
@@ -673,7 +673,13 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
     for (const std::string& w : res.warnings) log_line(cb, in + ": warning: " + w);
 
     const int threads = default_thread_count(opt.threads);
-    const int batch = std::max(1, opt.batch_tiles);
+    // Work tiles in flight (the readers' window, a batch, the writer's queue) are bounded in
+    // bytes, so that a large tile size does not multiply memory: about kInFlightBytes in all.
+    constexpr std::size_t kInFlightBytes = std::size_t{32} << 20;
+    const std::size_t tile_bytes = static_cast<std::size_t>(opt.tile_size) * static_cast<std::size_t>(opt.tile_size) * 3u;
+    const int budget = static_cast<int>(std::min<std::size_t>(1 << 20, std::max<std::size_t>(4, kInFlightBytes / tile_bytes)));
+    const int batch = std::clamp(budget / 4, 1, std::max(1, opt.batch_tiles));
+    const int window = std::min(2 * batch + threads, std::max(2, budget / 2));
     PyramidWriterOptions wo;
     wo.tiff.format = opt.format;
     wo.tiff.compression = opt.compression;
@@ -692,7 +698,7 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
     wo.tiff.bigtiff = opt.bigtiff == BigTiffMode::Always ||
                       (opt.bigtiff == BigTiffMode::Auto && needs_bigtiff(levels, opt.compression));
     wo.threads = threads;
-    wo.max_in_flight = 2 * batch + 2 * threads;
+    wo.max_in_flight = std::min(2 * batch + 2 * threads, std::max(2, budget / 2));
     wo.thumbnail_size = opt.thumbnail_size;
     wo.stop = opt.stop;
     res.bigtiff = wo.tiff.bigtiff;
@@ -736,7 +742,7 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
         log_line(cb, in + ": colour table of 2^24 colours in " + fmt(seconds_since(t0), 2) + " s");
     }
     {
-        TileReaders readers(*source_pixels, writer, threads, static_cast<std::uint64_t>(2 * batch + threads),
+        TileReaders readers(*source_pixels, writer, threads, static_cast<std::uint64_t>(window),
                             res.colour_lut ? lut.data() : nullptr, opt.stop, in);
         std::vector<std::vector<std::uint8_t>> src, dst;
         std::vector<TileJob> jobs;
