@@ -14,17 +14,26 @@ elsewhere), runs the command and checks, besides the expected exit code and mess
     file the case says it should (the input by default); a successful run prints none;
   - every stderr line is a log line ("info: ...", "warning: ...", ...): no stray library output;
   - the JSON report (--report is always given) and any JSON output hold no NaN, Infinity or
-    null number, and the report's exit code is the process's.
+    null number, and the report's exit code is the process's;
+  - no error line names a temporary file, and no lock file is left behind.
+Hostile outputs, values and signals (options column): an output that exists before the run
+(a device node, a FIFO, a symbolic link) must be left as it was (keep_out) or be a link whose
+target was replaced (out_link); a run may get an environment variable (env=K=V), run as user
+nobody under RLIMIT_NPROC (nproc=N: a thread limit that root would ignore), get a signal once
+the slide pipeline starts (signal=TERM|HUP), or lose its stderr and stdout reader after the first
+line (close_pipe, as `2>&1 | head -n 1`).
 Exit 0: passed; 1: failed; 77: skipped (the reason is printed), e.g. a case that needs
 root powers the machine does not give.
 """
 import argparse
+import fcntl
 import json
 import os
 import re
 import resource
 import shlex
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -238,6 +247,11 @@ def gen_output_under_file(d):
 def gen_full_fs(d):
     """An input whose normalized output cannot fit on a 200 KiB tmpfs mounted at ./full."""
     make_sample("png-rgb", os.path.join(d, "in.png"), 640, 480)
+    gen_full_fs_mount(d)
+    return {"in": "in.png", "out": "full/out.png"}
+
+
+def gen_full_fs_mount(d):
     mnt = os.path.join(d, "full")
     os.mkdir(mnt)
     if os.geteuid() != 0:
@@ -247,7 +261,7 @@ def gen_full_fs(d):
     if r.returncode != 0:
         raise Skip(f"cannot mount a tmpfs here ({r.stderr.strip() or 'mount failed'}); a full disk was not tested")
     CLEANUP.append(lambda: subprocess.run(["umount", "-l", mnt], capture_output=True))
-    return {"in": "in.png", "out": "full/out.png"}
+    return {}
 
 
 def gen_same_as_input(d):
@@ -288,6 +302,65 @@ def corrupt_middle_tile(data):
     for i in range(start + n // 2, start + n - 2):
         body[i] = (i * 73 + 41) & 0xFF
     return bytes(body)
+
+
+def gen_out_special(kind, out="out.png"):
+    """A valid input, and an output path that already exists and is not a regular file. Only
+    ever made inside the case directory: a test never points vahanorm at the real /dev/null."""
+    def g(d):
+        make_sample("png-rgb", os.path.join(d, "in.png"))
+        o = os.path.join(d, out)
+        if kind == "chardev":
+            if os.geteuid() != 0:
+                raise Skip("needs root to make a device node (mknod); a device output was not tested")
+            os.mknod(o, 0o666 | 0o020000, os.makedev(1, 3))  # what /dev/null is
+        elif kind == "fifo":
+            os.mkfifo(o)
+        elif kind == "link_stdout":
+            os.symlink("/proc/self/fd/1", o)
+        elif kind == "dir":
+            os.mkdir(o)
+        elif kind == "dangling":
+            os.symlink("nowhere/missing.png", o)
+        return {"in": "in.png", "out": out}
+    return g
+
+
+def gen_out_link(locked=False):
+    """A symbolic link out.png to a regular file real.png (a different, smaller image). With
+    locked, the lock of real.png is held (as another vahanorm writing real.png would hold it)."""
+    def g(d):
+        make_sample("png-rgb", os.path.join(d, "in.png"))
+        make_sample("png-rgb", os.path.join(d, "real.png"), 16, 16)
+        os.symlink("real.png", os.path.join(d, "out.png"))
+        if locked:
+            fd = os.open(os.path.join(d, ".real.png.vahanorm-lock"), os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            CLEANUP.append(lambda: os.close(fd))
+        return {"in": "in.png", "out": "out.png"}
+    return g
+
+
+def gen_out_complete(d):
+    make_sample("png-rgb", os.path.join(d, "in.png"))
+    make_sample("png-rgb", os.path.join(d, "out.png"))
+    return {"in": "in.png", "out": "out.png"}
+
+
+def gen_big_slide(size):
+    def g(d):
+        if not ARGS.make_slide:
+            raise Failure("no --make-slide tool given: slide cases need make-synthetic-slide")
+        subprocess.run([ARGS.make_slide, os.path.join(d, "in.svs"), "--width", str(size), "--height", str(size),
+                        "--tile", "256"], check=True, capture_output=True)
+        return {"in": "in.svs"}
+    return g
+
+
+def gen_slide_full_fs(d):
+    """A slide whose pyramid cannot fit on a 200 KiB tmpfs mounted at ./full."""
+    gen_big_slide(2048)(d)
+    return dict(gen_full_fs_mount(d), **{"in": "in.svs", "out": "full/out.tif"})
 
 
 GENERATORS = {
@@ -344,6 +417,16 @@ GENERATORS = {
     "slide": gen_slide(),
     "slide_corrupt_tile": gen_slide(corrupt_middle_tile),
     "slide_truncated": gen_slide(lambda data: data[: len(data) * 6 // 10]),
+    "out_chardev": gen_out_special("chardev"),
+    "out_fifo": gen_out_special("fifo"),
+    "out_link_to_stdout": gen_out_special("link_stdout"),
+    "out_dangling_link": gen_out_special("dangling"),
+    "out_dir_json": gen_out_special("dir", "model.out"),
+    "out_link_to_file": gen_out_link(),
+    "out_link_locked": gen_out_link(locked=True),
+    "out_complete": gen_out_complete,
+    "slide_4096": gen_big_slide(4096),
+    "slide_full_fs": gen_slide_full_fs,
 }
 
 CLEANUP = []
@@ -382,11 +465,87 @@ def sanitized():
     return bool(os.environ.get("VAHANORM_TEST_SANITIZED"))
 
 
+def option_value(options, key):
+    for o in options:
+        if o.startswith(key + "="):
+            return o[len(key) + 1:]
+    return None
+
+
+def as_nobody(cmd, what):
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or not setpriv:
+        raise Skip(f"needs root and setpriv to run as another user; {what} not tested")
+    cmd = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"] + cmd
+    probe = subprocess.run(cmd[:5] + [ARGS.vahanorm, "--version"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise Skip(f"user nobody cannot run {ARGS.vahanorm} ({probe.stderr.strip()}); {what} not tested")
+    return cmd
+
+
+def run_with_signal(cmd, cwd, env, sig, preexec):
+    """Runs cmd, and sends it `sig` once the slide pipeline has started (its log line
+    "..., N levels, reader ..."); returns (exit code, stdout, stderr)."""
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=preexec)
+    err_lines = []
+    sent = False
+    for line in p.stderr:
+        err_lines.append(line)
+        if not sent and " levels, reader " in line:
+            p.send_signal(sig)
+            sent = True
+    out = p.stdout.read()
+    rc = p.wait(timeout=240)
+    check(sent, "the run ended before the slide pipeline started: no signal was sent\n" + "".join(err_lines))
+    return rc, out, "".join(err_lines)
+
+
+def run_closed_pipe(cmd, cwd, env, preexec):
+    """Runs cmd with stdout and stderr into one pipe, closed after the first line, as
+    `cmd 2>&1 | head -n 1` does; returns (exit code, first line, "")."""
+    r, w = os.pipe()
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=w, stderr=w, preexec_fn=preexec)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        first = f.readline().decode(errors="replace")
+    try:
+        rc = p.wait(timeout=240)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise Failure("the run did not end after its log pipe was closed")
+    return rc, "", first
+
+
 def run_vahanorm(argv, cwd, options):
     env = dict(os.environ)
     env.pop("VAHANORM_TARGET", None)
+    env.pop("SLURM_CPUS_PER_TASK", None)
+    extra = option_value(options, "env")
+    if extra:
+        k, _, v = extra.partition("=")
+        env[k] = v
     cmd = [ARGS.vahanorm] + argv
     preexec = None
+    nproc = option_value(options, "nproc")
+    if nproc:
+        # RLIMIT_NPROC binds only non-root users: run as nobody, with at most N processes and
+        # threads of that user. The case directory is opened up for nobody.
+        cmd = as_nobody(cmd, "a thread limit was")
+        for root, dirs, files in os.walk(cwd):
+            for x in dirs + files:
+                os.chmod(os.path.join(root, x), 0o777 if x in dirs else 0o666)
+        os.chmod(cwd, 0o777)
+        n = int(nproc)
+        preexec = lambda: resource.setrlimit(resource.RLIMIT_NPROC, (n, n))  # noqa: E731
+    sig = option_value(options, "signal")
+    if sig:
+        return run_with_signal(cmd, cwd, env, getattr(signal, "SIG" + sig), preexec)
+    if "close_pipe" in options:
+        return run_closed_pipe(cmd, cwd, env, preexec)
+    if nproc:
+        p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=60, preexec_fn=preexec)
+        return p.returncode, p.stdout, p.stderr
     if "as_nobody" in options:
         setpriv = shutil.which("setpriv")
         if os.geteuid() != 0 or not setpriv:
@@ -442,6 +601,9 @@ def run_case(case):
         report = os.path.join(d, "report.json")
         argv += ["--report", report]
         before = set(os.listdir(d))
+        outp0 = os.path.join(d, subs["out"])
+        out_before = os.lstat(outp0) if os.path.lexists(outp0) else None
+        target_before = read(outp0) if "out_link" in case["options"] else None
         rc, out, err = run_vahanorm(argv, d, case["options"])
         shown = f"\n$ vahanorm {' '.join(argv)}\nexit {rc}\nstdout:\n{out}\nstderr:\n{err}"
         expected = case["code"]
@@ -456,6 +618,10 @@ def run_case(case):
         check(not stray, f"stderr lines outside the log: {stray}{shown}")
         outp = os.path.join(d, subs["out"]) if "out" in subs else None
         out_dir = os.path.dirname(outp) if outp else d
+        check(not any("vahanorm-tmp" in l for l in errors), f"an error line names a temporary file{shown}")
+        absent = option_value(case["options"], "absent")
+        if absent:
+            check(absent not in err, f"stderr says {absent!r}{shown}")
         if expected == 0:
             check(not errors, f"a successful run printed error lines{shown}")
             if "no_output_check" not in case["options"]:
@@ -467,7 +633,7 @@ def run_case(case):
             if subject:
                 check(subject in errors[0] or os.path.basename(subject) in errors[0],
                       f"the error line does not name {subject}{shown}")
-            if outp and subs["out"] != subs.get("in"):
+            if outp and subs["out"] != subs.get("in") and "keep_out" not in case["options"]:
                 check(not os.path.lexists(outp), f"output {subs['out']} left behind by a failed run{shown}")
             new = set(os.listdir(d)) - before - {"report.json"}
             leftovers = [f for f in new if not os.path.isdir(os.path.join(d, f))]
@@ -475,6 +641,27 @@ def run_case(case):
         if os.path.isdir(out_dir):
             tmp = [f for f in os.listdir(out_dir) if "vahanorm-tmp" in f]
             check(not tmp, f"temporary files left in {out_dir}: {tmp}{shown}")
+            locks = [f for f in os.listdir(out_dir) if f.endswith(".vahanorm-lock") and f not in before]
+            check(not locks, f"lock files left in {out_dir}: {locks}{shown}")
+        if "keep_out" in case["options"]:
+            # An output that existed before (a device node, a FIFO, a link) is as it was.
+            now = os.lstat(outp) if os.path.lexists(outp) else None
+            check(now is not None and out_before is not None and
+                  (now.st_mode, now.st_ino, now.st_rdev) == (out_before.st_mode, out_before.st_ino, out_before.st_rdev),
+                  f"{subs['out']} was replaced or removed{shown}")
+        if "out_link" in case["options"]:
+            check(os.path.islink(outp), f"the symbolic link {subs['out']} was replaced by a file{shown}")
+            check(read(outp) != target_before, f"the link's target was not rewritten{shown}")
+        if "stdout_model" in case["options"]:
+            doc = json.loads(out) if out.strip() else None
+            check(isinstance(doc, dict) and doc.get("format") == "vahanorm-model",
+                  f"standard output is not a vahanorm model{shown}")
+        status = option_value(case["options"], "report_status")
+        if status:
+            check(os.path.exists(report), f"no report{shown}")
+            recs = json.load(open(report)).get("inputs", [])
+            check(any(r.get("input") == subs["in"] and r.get("status") == status for r in recs),
+                  f"the report does not record {subs['in']} as {status}: {recs}{shown}")
         if os.path.exists(report):
             doc = check_json_file(report, "the report")
             check(doc.get("exit_code") == rc, f"report exit_code {doc.get('exit_code')} but the process exited {rc}")
