@@ -67,6 +67,8 @@ nlohmann::json apply_slide(const InputPlan& p, const ApplyOptions& o, const Glob
             eo.threads = g.threads;
             eo.stop = &stop_flag();
             eo.callbacks = log_callbacks();
+            eo.mask_path = g.mask;
+            eo.mask_class = g.mask_class;
             SlideEstimateInfo info;
             const auto t0 = std::chrono::steady_clock::now();
             try {

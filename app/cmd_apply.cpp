@@ -176,6 +176,10 @@ int run_apply(const GlobalOptions& g, const ApplyOptions& o) {
                 fail(ErrorKind::Usage, "--keep-associated: the tiff layout (a page pyramid) has no place for label and "
                                        "macro images; use --format svs or ome");
 
+        if (!g.mask.empty() && (fixed_source || !tiles.empty() || slides.size() != 1))
+            fail(ErrorKind::Usage, "--mask restricts the source estimate of one slide: for tiles, run `vahanorm estimate "
+                                   "--mask` and pass the model with --source-model");
+        if (!g.mask_class.empty() && g.mask.empty()) fail(ErrorKind::Usage, "--mask-class needs --mask");
         if (o.pooled && !tiles.empty()) fixed_source = pooled_source(tiles, *backend, g);
 
         // Tiles, in batches: decode in parallel, normalize the batch, encode in parallel.

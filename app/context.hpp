@@ -19,6 +19,8 @@ struct GlobalOptions {
     std::size_t sample_size = 20000;
     std::uint64_t seed = 20160801;
     bool exclude_ink = true;              // --exclude-ink / --no-exclude-ink
+    std::string mask;                     // --mask FILE: estimate only inside this region
+    std::string mask_class;               // --mask-class NAME: GeoJSON annotation class
 };
 
 void setup_logging(int verbosity);

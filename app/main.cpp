@@ -42,6 +42,10 @@ int run(int argc, char** argv) {
     app.add_option("--seed", g.seed, "Seed of the tissue-pixel sample")->capture_default_str();
     app.add_flag("--exclude-ink,!--no-exclude-ink", g.exclude_ink,
                  "Leave pen ink, near-black and grey artefact pixels out of stain estimation (default: on)");
+    app.add_option("--mask", g.mask,
+                   "Estimate stains only inside this region of the one input: a binary PNG/TIFF mask (white = inside, "
+                   "any scale of the image) or a QuPath GeoJSON export (level-0 pixel coordinates)");
+    app.add_option("--mask-class", g.mask_class, "With a GeoJSON --mask: use only annotations of this class");
 
     FitOptions fit;
     EstimateOptions est;

@@ -45,6 +45,7 @@ nlohmann::json model_json(const StainModel& m) {
             {"tissue_pixels", m.tissue_pixels},
             {"sampled_pixels", m.sampled_pixels},
             {"ink_artefact_pixels", m.artefact_pixels},
+            {"masked_out_pixels", m.masked_pixels},
             {"objective", m.objective},
             {"iterations", m.iterations}};
 }

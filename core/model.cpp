@@ -106,6 +106,10 @@ std::string to_json(const StainModel& m) {
                    {"ink_artefact_pixels", m.artefact_pixels}};
     // What the digest covers: the bytes of the file at `path` (one digest per file, comma-separated).
     if (!m.source_sha256.empty()) j["source"]["sha256_of"] = "file bytes";
+    if (!m.mask_path.empty()) {
+        j["source"]["mask"] = {{"path", m.mask_path}, {"sha256", m.mask_sha256}, {"masked_out_pixels", m.masked_pixels}};
+        if (!m.mask_class.empty()) j["source"]["mask"]["class"] = m.mask_class;
+    }
     j["fit"] = {{"objective", m.objective}, {"iterations", m.iterations}, {"stain_angle_deg", stain_angle_deg(m)}};
     return j.dump(2) + "\n";
 }
@@ -147,6 +151,14 @@ StainModel model_from_json(const std::string& text, const std::string& what) {
         if (s.contains("sha256") && s["sha256"].is_string()) m.source_sha256 = s["sha256"].get<std::string>();
         if (s.contains("tissue_pixels") && s["tissue_pixels"].is_number_unsigned())
             m.tissue_pixels = s["tissue_pixels"].get<std::uint64_t>();
+        if (s.contains("mask") && s["mask"].is_object()) {
+            const json& mk = s["mask"];
+            if (mk.contains("path") && mk["path"].is_string()) m.mask_path = mk["path"].get<std::string>();
+            if (mk.contains("sha256") && mk["sha256"].is_string()) m.mask_sha256 = mk["sha256"].get<std::string>();
+            if (mk.contains("class") && mk["class"].is_string()) m.mask_class = mk["class"].get<std::string>();
+            if (mk.contains("masked_out_pixels") && mk["masked_out_pixels"].is_number_unsigned())
+                m.masked_pixels = mk["masked_out_pixels"].get<std::uint64_t>();
+        }
         if (s.contains("ink_artefact_pixels") && s["ink_artefact_pixels"].is_number_unsigned())
             m.artefact_pixels = s["ink_artefact_pixels"].get<std::uint64_t>();
     }

@@ -33,6 +33,10 @@ struct StainModel {
     std::uint64_t tissue_pixels = 0;   // tissue pixels the statistics were taken over
     std::uint64_t sampled_pixels = 0;  // pixels SNMF saw
     std::uint64_t artefact_pixels = 0; // tissue pixels left out as ink or artefacts
+    std::string mask_path;             // the region the estimate was restricted to (--mask), if any
+    std::string mask_class;
+    std::string mask_sha256;
+    std::uint64_t masked_pixels = 0;   // tissue pixels looked at but outside the mask
     double objective = 0.0;            // F/n of SNMF at the returned W
     int iterations = 0;
 };

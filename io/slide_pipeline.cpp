@@ -27,6 +27,7 @@
 #include "io/image_io.hpp"
 #include "io/pyramid.hpp"
 #include "io/pyramid_writer.hpp"
+#include "io/region_mask.hpp"
 #include "io/slide_reader.hpp"
 #include "io/slide_tiff.hpp"
 #include "io/slide_tiff_reader.hpp"
@@ -486,7 +487,26 @@ std::vector<RgbImage> sample_slide(const std::string& path, std::uint64_t seed, 
                                    SlideEstimateInfo* info) {
     SlideReader slide(path);
     const SlideOverview ov = read_overview(slide, options.overview_pixels, options.stop);
-    const OverviewMask mask = tissue_mask(ov.image);
+    OverviewMask mask = tissue_mask(ov.image);
+    RegionMask roi;
+    if (!options.mask_path.empty()) {
+        // A region of interest: overview pixels outside it are no tissue for the estimate.
+        roi = load_region_mask(options.mask_path, slide.width(), slide.height(), options.mask_class);
+        std::uint64_t left = 0;
+        for (int y = 0; y < mask.height; ++y)
+            for (int x = 0; x < mask.width; ++x) {
+                std::uint8_t& t = mask.tissue[static_cast<std::size_t>(y) * static_cast<std::size_t>(mask.width) + static_cast<std::size_t>(x)];
+                if (t && !roi.contains(static_cast<std::int64_t>((x + 0.5) * ov.scale), static_cast<std::int64_t>((y + 0.5) * ov.scale)))
+                    t = 0;
+                left += t;
+            }
+        log_line(options.callbacks, path + ": mask " + options.mask_path +
+                                        (options.mask_class.empty() ? "" : " (class " + options.mask_class + ")") + " covers " +
+                                        fmt(100 * roi.coverage(), 1) + "% of the slide");
+        if (left == 0)
+            fail(ErrorKind::Data, path + ": no tissue inside the mask " + options.mask_path +
+                                      " (it covers " + fmt(100 * roi.coverage(), 1) + "% of the slide, all of it glass)");
+    }
     SlideEstimateInfo local;
     SlideEstimateInfo& inf = info ? *info : local;
     inf = SlideEstimateInfo{};
@@ -570,6 +590,11 @@ std::vector<RgbImage> sample_slide(const std::string& path, std::uint64_t seed, 
                 slide.read_region(0, regions[i].x, regions[i].y, pixels[i].span());
         });
     }
+    if (!roi.inside.empty()) {
+        for (std::size_t i = 0; i < regions.size(); ++i)
+            inf.masked_pixels += apply_region_mask(roi, regions[i].x, regions[i].y, pixels[i].span());
+        inf.mask_sha256 = roi.sha256;
+    }
     inf.regions = regions;
     return pixels;
 }
@@ -595,9 +620,18 @@ StainModel estimate_slide(const std::string& path, Backend& backend, const Estim
     }
     m.source_path = path;
     if (hash) m.source_sha256 = hash->get();
+    if (!options.mask_path.empty()) {
+        m.mask_path = options.mask_path;
+        m.mask_class = options.mask_class;
+        m.mask_sha256 = inf.mask_sha256;
+        m.masked_pixels = inf.masked_pixels;
+    }
     log_line(options.callbacks, path + ": model from " + std::to_string(pixels.size()) + " regions, " +
                                     std::to_string(m.tissue_pixels) + " tissue pixels, " +
-                                    std::to_string(m.artefact_pixels) + " ink or artefact pixels left out, stain angle " +
+                                    std::to_string(m.artefact_pixels) + " ink or artefact pixels left out, " +
+                                    (options.mask_path.empty() ? std::string()
+                                                               : std::to_string(m.masked_pixels) + " outside the mask, ") +
+                                    "stain angle " +
                                     fmt(stain_angle_deg(m), 1) + " deg, " + fmt(seconds_since(t0), 2) + " s");
     return m;
 }

@@ -49,6 +49,8 @@ struct SlideEstimateOptions {
     std::uint64_t overview_pixels = 4000000;  // size of the low-resolution overview
     double min_region_tissue = 0.5;         // tissue share of a cell to be eligible (relaxed to 0.1 if too few)
     bool hash_source = true;                // SHA-256 of the slide file into the model's provenance
+    std::string mask_path;                  // non-empty: estimate only inside this mask (io/region_mask.hpp)
+    std::string mask_class;                 // GeoJSON class of the mask ("" = every annotation)
     int threads = 0;                        // region reading (0: default_thread_count)
     const std::atomic<bool>* stop = nullptr;
     SlideCallbacks callbacks;
@@ -67,6 +69,8 @@ struct SlideEstimateInfo {
     double tissue_fraction = 0; // of the overview
     double dark_fraction = 0;   // overview pixels darker than L* 25 (fluorescence check)
     std::vector<SlideRegion> regions;
+    std::string mask_sha256;          // of the mask file, when one was given
+    std::uint64_t masked_pixels = 0;  // tissue pixels of the sampled regions outside the mask
 };
 
 // The pixels estimate_slide pools (composited level-0 regions over the slide's tissue), for

@@ -316,6 +316,39 @@ def case_estimate_and_source_model(tmp):
     expect(["apply", src, ref, "-o", "pooled/", "--pooled", "--report", "r.json"], OK, tmp, needle="pooled")
 
 
+def case_masks_and_ink(tmp):
+    """--mask (GeoJSON, exit codes 64/65/66), --exclude-ink counts in the model's source."""
+    ref, src = make_samples(tmp)
+    def write(name, text):
+        with open(os.path.join(tmp, name), "w") as f:
+            f.write(text)
+    write("left.geojson", json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [160, 0], [160, 256], [0, 256], [0, 0]]]},
+         "properties": {"objectType": "annotation", "classification": {"name": "Tumor", "color": [200, 0, 0]}}}]}))
+    expect(["estimate", src, "-o", "masked.json", "--mask", "left.geojson", "--mask-class", "Tumor"], OK, tmp)
+    m = json.load(open(os.path.join(tmp, "masked.json")))
+    check(m["source"]["mask"]["path"] == "left.geojson", f"mask path not in the model: {m['source']}")
+    check(len(m["source"]["mask"]["sha256"]) == 64, "mask hash not in the model")
+    check(m["source"]["mask"]["masked_out_pixels"] > 0, "no pixel masked out")
+    check("ink_artefact_pixels" in m["source"], "ink count not in the model")
+    check(m["params"]["exclude_ink"] is True, "ink filter not on by default")
+    expect(["--no-exclude-ink", "estimate", src, "-o", "noink.json"], OK, tmp)
+    check(json.load(open(os.path.join(tmp, "noink.json")))["params"]["exclude_ink"] is False, "--no-exclude-ink ignored")
+    write("empty.geojson", json.dumps({"type": "FeatureCollection", "features": []}))
+    expect(["estimate", src, "-o", "x.json", "--mask", "empty.geojson"], DATA, tmp, needle="empty mask")
+    write("outside.geojson", json.dumps({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[900, 900], [990, 900], [990, 990]]]}}))
+    expect(["estimate", src, "-o", "x.json", "--mask", "outside.geojson"], DATA, tmp, needle="outside the image")
+    write("broken.geojson", "{\"type\": \"FeatureCollection\", \"features\": [")
+    expect(["estimate", src, "-o", "x.json", "--mask", "broken.geojson"], DATA, tmp, needle="not a valid JSON")
+    expect(["estimate", src, "-o", "x.json", "--mask", "left.geojson", "--mask-class", "Necrosis"], DATA, tmp,
+           needle="Tumor")
+    expect(["estimate", src, "-o", "x.json", "--mask", "missing.geojson"], INPUT, tmp)
+    expect(["fit", "--ref", ref, "--ref", src, "-o", "x.json", "--mask", "left.geojson"], USAGE, tmp, needle="--mask")
+    expect(["apply", src, "-o", "x.png", "--mask", "left.geojson"], USAGE, tmp, needle="--source-model")
+    check(not os.path.exists(os.path.join(tmp, "x.json")) and not os.path.exists(os.path.join(tmp, "x.png")),
+          "a failed masked estimate left an output")
+
+
 def case_determinism_across_threads(tmp):
     ref, src = make_samples(tmp)
     expect(["fit", "--ref", ref], OK, tmp)
