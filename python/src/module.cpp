@@ -6,7 +6,6 @@
 // made here, by the CLI or by hand is validated by one function with one set of messages.
 // The GIL is released while the core runs. No thread is started at import: a Normalizer makes
 // its backend (and so its thread pool) on first use, and makes a new one in a forked child.
-#include <dlfcn.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -378,6 +377,15 @@ public:
         }
         // A GPU is asked for: say now whether there is one (the CPU's threads start on first use).
         if (device != "cpu") state()->backend = make_backend(device_, threads_);
+    }
+
+    Normalizer(const Normalizer&) = delete;
+    Normalizer& operator=(const Normalizer&) = delete;
+
+    // In a forked child the parent's backend is left alone (its pool's threads are not here
+    // to be joined).
+    ~Normalizer() {
+        if (state_ && state_->pid != ::getpid()) (void)state_.release();
     }
 
     std::string name() {

@@ -135,3 +135,36 @@ def test_import_starts_no_threads_and_loads_neither_numpy_nor_cuda():
     assert lines[0] == "1 False False"  # one thread, no numpy, no CUDA after import
     assert lines[1] == "1"  # a Normalizer starts its threads on first use
     assert lines[2] == "3 False"  # then its pool: 2 workers + the caller
+
+
+def test_a_forked_child_can_drop_a_used_normalizer(target_file, tile):
+    """Deleting, in a child, a Normalizer whose thread pool ran in the parent neither joins
+    threads that are not there nor hangs; a new one works there."""
+    import gc
+
+    crop = np.ascontiguousarray(tile[:256, :256])
+    holder = [vahanorm.Normalizer(target=target_file, threads=2)]  # the only reference
+    expected = holder[0].transform(crop)
+    pid = os.fork()
+    if pid == 0:  # the child: exits with 0 only if all went well
+        code = 1
+        try:
+            holder.clear()  # the parent's normalizer is destroyed here
+            gc.collect()
+            other = vahanorm.Normalizer(target=target_file, threads=2)
+            code = 0 if np.array_equal(other.transform(crop), expected) else 2
+        finally:
+            os._exit(code)
+    deadline = time.time() + 120
+    status = None
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the child hung")
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    np.testing.assert_array_equal(holder[0].transform(crop), expected)
