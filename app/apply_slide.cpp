@@ -75,6 +75,7 @@ nlohmann::json apply_slide(const InputPlan& p, const ApplyOptions& o, const Glob
                 source = estimate_slide(p.input, backend, estimate_params(g), eo, &info);
                 estimate_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                 tissue_fraction = info.tissue_fraction;
+                so.qc_regions = info.regions;
                 spdlog::info("{}: slide model from {} regions: stain angle {:.1f} deg, max [{:.4f} {:.4f}]", p.input,
                              info.regions.size(), stain_angle_deg(source), source.max_conc[0], source.max_conc[1]);
             } catch (const Error& e) {

@@ -27,6 +27,7 @@
 #include "io/image_io.hpp"
 #include "io/pyramid.hpp"
 #include "io/pyramid_writer.hpp"
+#include "io/qc_images.hpp"
 #include "io/region_mask.hpp"
 #include "io/slide_reader.hpp"
 #include "io/slide_tiff.hpp"
@@ -127,28 +128,6 @@ void make_dirs(const std::string& dir) {
     }
 }
 
-// A swatch image: for each of source H, source E, target H, target E a column whose colour
-// runs from no stain (top) to the stain's 99th-percentile concentration (bottom).
-RgbImage stain_swatches(const StainModel& source, const StainModel& target) {
-    constexpr int kW = 96, kH = 160, kGap = 16;
-    RgbImage img(4 * kW + 3 * kGap + kGap, kH);
-    std::fill(img.pixels.begin(), img.pixels.end(), std::uint8_t{255});
-    const StainModel* models[4] = {&source, &source, &target, &target};
-    for (int s = 0; s < 4; ++s) {
-        const StainModel& m = *models[s];
-        const int k = s % 2;
-        const int x0 = s * (kW + kGap) + (s >= 2 ? kGap : 0);
-        for (int y = 0; y < kH; ++y) {
-            const double c = m.max_conc[static_cast<std::size_t>(k)] * y / (kH - 1);
-            std::uint8_t rgb[3];
-            for (int ch = 0; ch < 3; ++ch)
-                rgb[ch] = static_cast<std::uint8_t>(
-                    std::clamp(std::lround(255.0 * std::exp(-m.stain[static_cast<std::size_t>(k)][static_cast<std::size_t>(ch)] * c)), 0L, 255L));
-            for (int x = x0; x < x0 + kW; ++x) std::memcpy(img.span().row(y) + 3 * x, rgb, 3);
-        }
-    }
-    return img;
-}
 
 // ---- what the output carries over --------------------------------------------------------------
 
@@ -835,15 +814,52 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
         RgbImage m(mask.width, mask.height);
         for (std::size_t i = 0; i < mask.tissue.size(); ++i)
             std::fill_n(m.pixels.begin() + static_cast<std::ptrdiff_t>(3 * i), 3, mask.tissue[i] ? std::uint8_t{255} : std::uint8_t{0});
+        // The overview: tissue and ink/artefact pixels of the overview, at the thumbnail's scale.
+        const Tables& tb = tables();
+        const bool ink = !opt.transform || source.params.exclude_artefacts;
+        std::vector<std::uint8_t> tissue_at(before.pixel_count(), 0), artefact_at(before.pixel_count(), 0);
+        std::uint64_t n_tissue = 0, n_artefact = 0;
+        for (int y = 0; y < before.height; ++y)
+            for (int x = 0; x < before.width; ++x) {
+                const int ox = std::min(mask.width - 1, static_cast<int>((x + 0.5) * mask.width / before.width));
+                const int oy = std::min(mask.height - 1, static_cast<int>((y + 0.5) * mask.height / before.height));
+                const std::size_t o = static_cast<std::size_t>(oy) * static_cast<std::size_t>(mask.width) + static_cast<std::size_t>(ox);
+                const std::size_t i = static_cast<std::size_t>(y) * static_cast<std::size_t>(before.width) + static_cast<std::size_t>(x);
+                if (!mask.tissue[o]) continue;
+                const std::uint8_t* p = ov.image.pixels.data() + 3 * o;
+                tissue_at[i] = 1;
+                artefact_at[i] = ink && px::is_artefact(tb.od, p[0], p[1], p[2]) ? 1 : 0;
+                ++n_tissue;
+                n_artefact += artefact_at[i];
+            }
+        std::vector<QcBox> boxes;
+        const double sx = static_cast<double>(before.width) / static_cast<double>(res.width);
+        const double sy = static_cast<double>(before.height) / static_cast<double>(res.height);
+        for (const SlideRegion& r : opt.qc_regions)
+            boxes.push_back(QcBox{static_cast<double>(r.x) * sx, static_cast<double>(r.y) * sy,
+                                  std::max(3.0, r.width * sx), std::max(3.0, r.height * sy)});
+        const double share = 100.0 * static_cast<double>(n_artefact) / std::max<double>(1.0, static_cast<double>(n_tissue));
+        const std::string counts =
+            "tissue " + fmt(100.0 * static_cast<double>(n_tissue) / std::max<double>(1.0, static_cast<double>(before.pixel_count())), 1) +
+            "% of the picture, ink/artefacts " + fmt(share, 1) + "% of it" +
+            (opt.transform ? "; estimate: " + std::to_string(source.tissue_pixels) + " tissue px, " +
+                                 std::to_string(source.artefact_pixels) + " ink/artefact px left out" +
+                                 (source.mask_path.empty() ? std::string()
+                                                           : ", " + std::to_string(source.masked_pixels) + " outside the mask")
+                           : std::string("; not normalised"));
+        const std::string title = base_name(in) + " (" + std::to_string(res.width) + " x " + std::to_string(res.height) +
+                                  "): what the stain estimate used";
+        const RgbImage overview = qc_overview(before, tissue_at, artefact_at, boxes, title, counts);
+        const RgbImage pair = qc_before_after(before, after, base_name(in) + ": before and after, same scale");
+        const RgbImage sw = qc_stain_swatches(source, target);
         const std::vector<std::pair<std::string, const RgbImage*>> files = {
-            {base + ".before.png", &before}, {base + ".after.png", &after}, {base + ".mask.png", &m}};
+            {base + ".overview.png", &overview}, {base + ".before-after.png", &pair},
+            {base + ".stains.png", &sw},         {base + ".before.png", &before},
+            {base + ".after.png", &after},       {base + ".mask.png", &m}};
         for (const auto& f : files) {
             write_image(f.first, f.second->view());
             res.qc_files.push_back(f.first);
         }
-        const RgbImage sw = stain_swatches(source, target);
-        write_image(base + ".stains.png", sw.view());
-        res.qc_files.push_back(base + ".stains.png");
     }
     log_line(cb, in + " -> " + out + ": " + std::to_string(res.width) + "x" + std::to_string(res.height) + " px, " +
                      std::to_string(res.levels.size()) + " levels, " + fmt(res.wall_seconds, 2) + " s, " +

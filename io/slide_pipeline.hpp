@@ -108,6 +108,7 @@ struct SlideOptions {
     int batch_tiles = 16;                 // tiles per backend.transform call
     int thumbnail_size = 1024;
     std::string qc_dir;                   // non-empty: QC images written here
+    std::vector<SlideRegion> qc_regions;  // the estimate's sampled regions, outlined on the QC overview
     const std::atomic<bool>* stop = nullptr;
     SlideCallbacks callbacks;
 };

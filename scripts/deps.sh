@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
-  libopenslide-dev libtiff-dev libpng-dev libjpeg-dev zlib1g-dev libzstd-dev libssl-dev
+  libopenslide-dev libtiff-dev libpng-dev libjpeg-dev zlib1g-dev libzstd-dev libssl-dev libcairo2-dev
   libcli11-dev libspdlog-dev catch2 nlohmann-json3-dev
   # used by the tests and benchmarks only
   python3 python3-numpy python3-openslide python3-venv python3-dev python3-tifffile libvips-tools libtiff-tools

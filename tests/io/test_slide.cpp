@@ -634,12 +634,12 @@ TEST_CASE("QC images are written on request", "[slide]") {
     vn::SlideOptions o = lossless_options();
     o.qc_dir = dir.file("qc");
     const vn::SlideResult r = vn::normalize_slide(in, dir.file("o.svs"), model_for(in), vn::builtin_reference(), backend(), o);
-    REQUIRE(r.qc_files.size() == 4);
+    REQUIRE(r.qc_files.size() == 6);  // overview, before-after, stains, before, after, mask
     for (const std::string& f : r.qc_files) CHECK(exists(f));
     // A directory given with a trailing slash does not double it in the reported paths.
     o.qc_dir = dir.file("qc2") + "/";
     const vn::SlideResult r2 = vn::normalize_slide(in, dir.file("o2.svs"), model_for(in), vn::builtin_reference(), backend(), o);
-    REQUIRE(r2.qc_files.size() == 4);
+    REQUIRE(r2.qc_files.size() == 6);
     for (const std::string& f : r2.qc_files) {
         CHECK(f.find("//") == std::string::npos);
         CHECK(exists(f));
