@@ -55,15 +55,16 @@ namespace {
 
 // ---- errors ------------------------------------------------------------------------------------
 
-// The Python exception class for each ErrorKind (vahanorm/_errors.py registers them).
-PyObject* g_error_classes[7] = {};
+// The Python exception class for each ErrorKind, in its order (vahanorm/_errors.py registers them).
+constexpr int kErrorKinds = static_cast<int>(ErrorKind::Resource) + 1;
+PyObject* g_error_classes[kErrorKinds] = {};
 
 void translate_error(const std::exception_ptr& p, void*) {
     try {
         std::rethrow_exception(p);
     } catch (const Error& e) {
         const int k = static_cast<int>(e.kind());
-        PyObject* cls = k >= 0 && k < 7 && g_error_classes[k] ? g_error_classes[k] : PyExc_RuntimeError;
+        PyObject* cls = k >= 0 && k < kErrorKinds && g_error_classes[k] ? g_error_classes[k] : PyExc_RuntimeError;
         PyErr_SetString(cls, e.what());
     }
 }
@@ -699,8 +700,9 @@ NB_MODULE(_core, m) {
     nb::register_exception_translator(translate_error, nullptr);
 
     m.def("_set_error_classes", [](const std::vector<nb::object>& classes) {
-        if (classes.size() != 7) throw std::invalid_argument("expected 7 exception classes");
-        for (std::size_t i = 0; i < 7; ++i) {
+        if (classes.size() != static_cast<std::size_t>(kErrorKinds))
+            throw std::invalid_argument("expected one exception class per vn::ErrorKind");
+        for (std::size_t i = 0; i < classes.size(); ++i) {
             Py_XDECREF(g_error_classes[i]);
             g_error_classes[i] = classes[i].inc_ref().ptr();
         }

@@ -143,8 +143,24 @@ def test_cuda_without_a_module_is_a_device_error(monkeypatch, tmp_path):
 
 def test_every_error_is_a_vahanorm_error():
     for cls in (vahanorm.UsageError, vahanorm.InputError, vahanorm.DataError, vahanorm.OutputError,
-                vahanorm.DeviceError, vahanorm.StoppedError, vahanorm.InternalError):
+                vahanorm.DeviceError, vahanorm.StoppedError, vahanorm.InternalError, vahanorm.ResourceError):
         assert issubclass(cls, vahanorm.VahanormError)
+    # One class per kind of the core, each with the CLI's exit code for it (app/exit_codes.hpp).
+    import re as _re
+
+    repo = os.path.join(os.path.dirname(__file__), "..", "..")
+    kinds = _re.findall(r"^\s+(\w+),", open(os.path.join(repo, "core", "error.hpp")).read().split("enum class ErrorKind")[1]
+                        .split("};")[0], _re.M)
+    codes = open(os.path.join(repo, "app", "exit_codes.hpp")).read()
+    from vahanorm._errors import _BY_KIND
+
+    assert len(_BY_KIND) == len(kinds)
+    for kind, cls in zip(kinds, _BY_KIND):
+        assert f"case ErrorKind::{kind}: return" in codes
+        line = [l for l in codes.splitlines() if f"case ErrorKind::{kind}:" in l][0]
+        const = line.split("return")[1].strip(" ;")
+        value = int(_re.search(const + r" = (\d+)", codes).group(1))
+        assert cls.exit_code == value, (kind, cls, value)
     assert re.match(r"\d+\.\d+\.\d+", vahanorm.__version__)
 
 

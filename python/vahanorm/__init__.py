@@ -15,6 +15,7 @@ from ._errors import (
     InputError,
     InternalError,
     OutputError,
+    ResourceError,
     StoppedError,
     UsageError,
     VahanormError,
@@ -44,5 +45,6 @@ __all__ = [
     "DeviceError",
     "StoppedError",
     "InternalError",
+    "ResourceError",
     "BlankTileWarning",
 ]

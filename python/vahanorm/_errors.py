@@ -59,11 +59,18 @@ class InternalError(VahanormError, RuntimeError):
     exit_code = 70
 
 
+class ResourceError(VahanormError, OSError):
+    """The system refused a resource, e.g. a thread (process or thread limit) (CLI exit 71)."""
+
+    kind = "resource"
+    exit_code = 71
+
+
 class BlankTileWarning(UserWarning):
     """A tile without a usable stain estimate (blank, mostly glass) was passed through unchanged."""
 
 
 # In the order of vn::ErrorKind.
-_BY_KIND = (UsageError, InputError, DataError, OutputError, DeviceError, StoppedError, InternalError)
+_BY_KIND = (UsageError, InputError, DataError, OutputError, DeviceError, StoppedError, InternalError, ResourceError)
 # By the CLI's exit code (report records carry it).
 _BY_EXIT_CODE = {cls.exit_code: cls for cls in _BY_KIND}
