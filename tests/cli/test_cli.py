@@ -148,6 +148,41 @@ def case_tile_outputs_keep_dpi(tmp):
     check(got is not None and abs(got[0] - 254) < 0.5, f"PNG -> JPEG lost the dpi: {got}")
 
 
+def case_progress_on_a_terminal(tmp):
+    """On a terminal the live progress line never shares a row with a log line, and the final
+    'IN -> OUT' line is printed once."""
+    import pty
+    import select
+    slide = shared("slides/CMU-1-Small-Region.svs")
+    master, slave = pty.openpty()
+    e = dict(os.environ)
+    e.pop("VAHANORM_TARGET", None)
+    p = subprocess.Popen([ARGS.vahanorm, "apply", slide, "-o", "p.tif", "--threads", "2"], cwd=tmp, env=e,
+                         stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    raw = b""
+    while True:
+        r, _, _ = select.select([master], [], [], 120)
+        if not r:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        raw += chunk
+    p.wait(timeout=120)
+    os.close(master)
+    check(p.returncode == OK, f"exit {p.returncode}: {raw!r}")
+    text = raw.decode("utf-8", "replace")
+    check("tiles (" in text, f"no progress line was drawn on the terminal: {text!r}")
+    for row in text.replace("\r\n", "\n").split("\n"):
+        shown = row.split("\r")[-1].replace("\x1b[K", "")  # what stays visible of the row
+        check(not ("tiles (" in shown and "info:" in shown), f"progress and a log line share a row: {shown!r}")
+    check(text.count(" -> ") == 1, f"the final '->' line is printed {text.count(' -> ')} times: {text!r}")
+
+
 def case_unsupported_slide_formats(tmp):
     with open(os.path.join(tmp, "scan.czi"), "wb") as f:
         f.write(b"ZISRAWFILE" + bytes(100))
