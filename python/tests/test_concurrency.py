@@ -82,8 +82,11 @@ def test_several_python_threads(target_file, tile):
 
 def test_the_gil_is_released_while_the_core_runs(target_file, tile):
     norm = vahanorm.Normalizer(target=target_file, threads=1)
-    batch = np.stack([tile] * 24)
     norm.transform(tile)  # warm
+    t0 = time.perf_counter()
+    norm.transform(tile)
+    one = time.perf_counter() - t0
+    batch = np.stack([tile] * min(200, max(16, int(0.5 / one))))  # about half a second of work
 
     def spin(seconds):
         n, end = 0, time.perf_counter() + seconds
