@@ -1,4 +1,4 @@
-// Estimating a stain model from pixels (ALGORITHM.md sections 2, 4, 6) on the CPU.
+// Estimating a stain model from pixels (docs/method.md) on the CPU.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +25,7 @@ std::string tissue_shortfall(std::uint64_t tissue, std::uint64_t total, const Es
 std::string parallel_stains(const StainModel& m, const EstimateParams& params);
 std::string absent_stain(const StainModel& m);
 
-// The tissue pixels (ALGORITHM.md section 2) of a set of images, packed RGB in image order.
+// The tissue pixels (docs/method.md, "Per pixel") of a set of images, packed RGB in image order.
 // With exclude_artefacts, tissue pixels that fail px::is_artefact are counted, not kept.
 struct TissuePixels {
     std::vector<std::uint8_t> rgb;

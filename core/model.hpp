@@ -1,5 +1,5 @@
 // A stain model: the fitted stain matrix and scaling statistics of a target or source
-// (ALGORITHM.md section 8), and its JSON file format.
+// (README.md, "The model file"), and its JSON file format.
 #pragma once
 
 #include <array>
@@ -12,7 +12,7 @@ namespace vn {
 struct EstimateParams {
     std::uint64_t seed = 20160801;     // subsample seed
     std::size_t sample_size = 20000;   // tissue pixels used by SNMF (uniform sample without replacement)
-    double lambda = 0.1;               // SNMF sparsity (ALGORITHM.md section 4)
+    double lambda = 0.1;               // SNMF sparsity (docs/method.md)
     double lambda_conc = 0.01;         // per-pixel concentration solve (section 5)
     double percentile = 99.0;          // scaling statistic (section 6)
     std::size_t min_tissue_pixels = 1000;

@@ -1,4 +1,4 @@
-// The per-pixel math of the method (docs/method.md; ALGORITHM.md sections 1, 2, 5, 6, 7),
+// The per-pixel math of the method (docs/method.md, "Per pixel"),
 // written once and compiled both for the host and for CUDA devices.
 //
 // Rules for this file: plain inline functions over small trivially copyable structs; no
@@ -19,7 +19,7 @@
 namespace vn {
 namespace px {
 
-// ---- constants (ALGORITHM.md) ------------------------------------------------------------
+// ---- constants (docs/method.md) ----------------------------------------------------------
 
 // Tissue: CIE L* < 80, i.e. Y < (96/116)^3. Y is summed in fixed point (2^28 = 1.0) from
 // three exact per-channel tables, so the test is integer arithmetic, identical on every

@@ -1,4 +1,4 @@
-// The transform kernels (ALGORITHM.md section 7): px::transform_pixel, one thread per 4 pixels.
+// The transform kernels (docs/method.md, "Per pixel"): px::transform_pixel, one thread per 4 pixels.
 #pragma once
 
 #include <cstddef>

@@ -62,7 +62,7 @@ std::string fmt(double v, int decimals) {
 // L* < 25 (Y below ((25 + 16) / 116)^3), in the fixed point of the luma tables.
 constexpr std::uint32_t kDarkThreshold = static_cast<std::uint32_t>(0.044158 * px::kLumaScale);
 
-// Tissue on the overview: the brightfield test of ALGORITHM.md section 2 (L* < 80). Pixels darker
+// Tissue on the overview: the brightfield test of docs/method.md, "Per pixel" (L* < 80). Pixels darker
 // than L* 25 are counted apart too: most of a fluorescence or dark-field scan is that dark, while
 // in H&E only nuclei, folds and ink are.
 struct OverviewMask {

@@ -1,5 +1,5 @@
 // Whole slides: one stain model per slide, and streaming normalisation into a pyramidal TIFF
-// (ALGORITHM.md section 9; docs/slides.md). Free of CLI11 and spdlog: messages and progress go
+// (docs/method.md, "Whole slides"; docs/slides.md). Free of CLI11 and spdlog: messages and progress go
 // through callbacks.
 //
 //   estimate_slide  - tissue found on a low-resolution overview; up to 64 regions of 256 x 256

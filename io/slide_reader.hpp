@@ -1,7 +1,7 @@
 // Reading whole slides through OpenSlide: an RAII handle, metadata, and regions composited onto
 // the slide's background colour. OpenSlide hands out premultiplied ARGB with transparent pixels
 // outside the scanned area; every pixel that leaves this file is opaque 8-bit RGB (the one place
-// where un-premultiplying happens, ARCHITECTURE.md / STYLE.md).
+// where un-premultiplying happens, docs/architecture.md).
 #pragma once
 
 #include <array>

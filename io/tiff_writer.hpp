@@ -1,5 +1,5 @@
 // The pyramidal TIFF writer (libtiff): tile encoders that run in any thread, and the file that
-// one writer thread fills. Layouts (docs/slides.md, TIFF-OUTPUT.md):
+// one writer thread fills. Layouts (docs/slides.md, "Which layout for which reader"):
 //   svs  - Aperio: level 0, a stripped thumbnail as directory 1, reduced levels (tiled,
 //          NewSubfileType 0 so that tifffile sees them), then label (1) and macro (9) if kept;
 //          ImageDescription "Aperio Image Library vahanorm X.Y ..." with AppMag and MPP.

@@ -1,4 +1,4 @@
-// Double-precision references of ALGORITHM.md used by the tests: written from the contract's
+// Double-precision references of docs/method.md used by the tests: written from the contract's
 // formulas directly (no tables, no histograms), independent of the production code paths.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The fixed-model transform against the double-precision reference of ALGORITHM.md.
+// The fixed-model transform against the double-precision reference of docs/method.md.
 #include <catch2/catch.hpp>
 
 #include <cmath>
