@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -32,6 +31,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/apply_plan.hpp"
+#include "app/commands.hpp"
 #include "app/context.hpp"
 #include "app/cuda_plugin.hpp"
 #include "app/exit_codes.hpp"
@@ -573,20 +573,6 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
     return app::apply_slide(plan, ao, g, *backend, target, fixed).dump();
 }
 
-std::string file_stem(const std::string& path) {
-    const auto slash = path.find_last_of('/');
-    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-    const auto dot = base.find_last_of('.');
-    return dot == std::string::npos || dot == 0 ? base : base.substr(0, dot);
-}
-
-std::string extension(const std::string& path) {
-    const auto slash = path.find_last_of('/');
-    const auto dot = path.find_last_of('.');
-    if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
-    return path.substr(dot + 1);
-}
-
 // Tile files into a directory, as `vahanorm apply TILES... -o DIR/` (app/cmd_apply.cpp):
 // decode, one backend call per batch, encode; a failed input is recorded and the rest go on.
 // Returns the report records (a JSON array).
@@ -611,14 +597,13 @@ std::string apply_tiles_py(const std::vector<std::string>& inputs, const std::st
     // extension (or out_format; png for other extensions), .jpeg written as .jpg.
     std::vector<std::string> outputs;
     for (const std::string& in : inputs) {
-        std::string ext = extension(in);
-        for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        std::string ext = app::lower_extension(in);
         if (!out_format.empty())
             ext = out_format;
         else if (ext != "png" && ext != "jpg" && ext != "jpeg" && ext != "tif" && ext != "tiff")
             ext = "png";
         if (ext == "jpeg") ext = "jpg";
-        outputs.push_back(outdir + (outdir.empty() || outdir.back() == '/' ? "" : "/") + file_stem(in) + "." + ext);
+        outputs.push_back(outdir + (outdir.empty() || outdir.back() == '/' ? "" : "/") + app::file_stem(in) + "." + ext);
     }
     for (std::size_t i = 0; i < outputs.size(); ++i)
         for (std::size_t j = 0; j < i; ++j)
