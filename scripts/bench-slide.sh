@@ -21,6 +21,8 @@
 # usage: scripts/bench-slide.sh [BUILD_DIR]
 # env:   SIZE=16384 THREADS=2 QUALITY=85 RUNS=3 WORK=<kept folder> SHARED=../shared/data
 #        RSS_SIZE=<n>: also run the memory test (tests/io/slide_checks_rss.py) on an n x n slide
+#        BASELINE=<another vahanorm executable>: also time it (as "baseline", same arguments) in the
+#        same hyperfine run, to compare two builds side by side
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +39,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 for tool in "$vahanorm" "$synth"; do
     [[ -x $tool ]] || { echo "bench-slide: $tool not built (cmake --build $build)" >&2; exit 69; }
 done
+[[ -z ${BASELINE:-} || -x $BASELINE ]] || { echo "bench-slide: BASELINE=$BASELINE is not an executable" >&2; exit 66; }
 for tool in hyperfine vips /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "bench-slide: $tool not found" >&2; exit 69; }
 done
@@ -85,6 +88,9 @@ for input in islands synthetic svs; do
     common="apply $in --target $work/t.json --threads $THREADS --quality $QUALITY"
     add "vahanorm-$input" "$vahanorm $common -o $work/out-$input.tif --report $work/report-$input.json -q"
     add "floor-$input" "$vahanorm $common -o $work/floor-$input.tif --no-normalize --report $work/floor-$input.json -q"
+    if [[ -n ${BASELINE:-} ]]; then
+        add "baseline-$input" "$BASELINE $common -o $work/base-$input.tif --report $work/base-$input.json -q"
+    fi
     add "vips-$input" "env VIPS_CONCURRENCY=$THREADS vips tiffsave $in $work/vips-$input.tif --tile --pyramid --compression jpeg --Q $QUALITY --tile-width 256 --tile-height 256"
 done
 
@@ -124,8 +130,11 @@ print()
 print("| input | command | mean s | +- s | CPU s | Mpx/s | peak RSS MiB |")
 print("|---|---|---|---|---|---|---|")
 for inp in ("islands", "synthetic", "svs"):
-    for tool, what in (("vahanorm", "vahanorm apply"), ("floor", "codec floor (--no-normalize)"), ("vips", "vips tiffsave")):
-        r = hf[f"{tool}-{inp}"]
+    for tool, what in (("vahanorm", "vahanorm apply"), ("baseline", "baseline vahanorm apply"),
+                       ("floor", "codec floor (--no-normalize)"), ("vips", "vips tiffsave")):
+        r = hf.get(f"{tool}-{inp}")
+        if r is None:
+            continue
         print(f"| {labels[inp]} | {what} | {r['mean']:.2f} | {r['stddev'] or 0:.2f} | {r['user'] + r['system']:.2f} "
               f"| {mpx / r['mean']:.0f} | {rss(f'{tool}-{inp}'):.0f} |")
 print()
@@ -139,6 +148,14 @@ for inp in ("islands", "synthetic", "svs"):
     ok = lambda c: "met" if c else "**not met**"
     print(f"| {inp} | {v / f:.2f} ({ok(v / f <= 1.15)}) | {v / b:.2f} ({ok(v / b <= goal)}) "
           f"| {est:.2f} s = {est / v:.1%} ({ok(est / v <= 0.10)}) | {rss(f'vahanorm-{inp}'):.0f} ({ok(rss(f'vahanorm-{inp}') < 200)}) |")
+if any(k.startswith("baseline-") for k in hf):
+    print()
+    print("| input | vahanorm / baseline (same run) | vahanorm CPU s / baseline CPU s | peak RSS MiB, vahanorm / baseline |")
+    print("|---|---|---|---|")
+    for inp in ("islands", "synthetic", "svs"):
+        v, b = hf[f"vahanorm-{inp}"], hf[f"baseline-{inp}"]
+        print(f"| {inp} | {v['mean'] / b['mean']:.3f} | {(v['user'] + v['system']) / (b['user'] + b['system']):.3f} "
+              f"| {rss(f'vahanorm-{inp}'):.0f} / {rss(f'baseline-{inp}'):.0f} |")
 print()
 print("Per stage, last vahanorm and floor run (CPU seconds summed over threads; streaming wall = level 0 streamed "
       "and the pyramid written):")

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Tile benchmark. Not a test: figures go to docs/performance.md.
 #   scripts/bench-tiles.sh [BUILD_DIR]
+#   BASELINE=<another vahanorm executable>: also time it in the same hyperfine runs (end to end and
+#   the 1,000-tile batch), to compare two builds side by side.
 # 1. In-memory: per-tile estimation + transform, fixed-model transform, transform throughput
 #    next to memcpy of the same bytes (bench_tiles, crops of real tiles from ../shared/data).
 # 2. End to end through the CLI (decode + normalize + encode), 1 and 2 threads (hyperfine).
@@ -22,9 +24,13 @@ echo
 echo "## End to end through the CLI: one 512x512 PNG tile (decode + estimate + transform + encode)"
 "$bin" -q fit --ref "$tiles/tiatoolbox_target_image.png" -o "$work/target.json"
 tile=$tiles/histolab_tcga-lung-rgb.png
-hyperfine -N --warmup 3 --runs 30 --export-markdown "$work/e2e.md" \
-  "$bin -q --threads 1 apply $tile --target $work/target.json -o $work/o1.png" \
-  "$bin -q --threads 2 apply $tile --target $work/target.json -o $work/o2.png" >/dev/null
+e2e=("$bin -q --threads 1 apply $tile --target $work/target.json -o $work/o1.png"
+     "$bin -q --threads 2 apply $tile --target $work/target.json -o $work/o2.png")
+if [[ -n ${BASELINE:-} ]]; then
+  e2e+=("$BASELINE -q --threads 1 apply $tile --target $work/target.json -o $work/b1.png"
+        "$BASELINE -q --threads 2 apply $tile --target $work/target.json -o $work/b2.png")
+fi
+hyperfine -N --warmup 3 --runs 30 --export-markdown "$work/e2e.md" "${e2e[@]}" >/dev/null
 cat "$work/e2e.md"
 
 echo
@@ -42,3 +48,11 @@ printf '| run | peak RSS (MiB) | wall (s) | tiles/s |\n|---|---|---|---|\n'
 printf '| 1 tile | %.1f | | |\n' "$(echo "$(rss "$work/one.time") / 1024" | bc -l)"
 printf '| 1,000 tiles | %.1f | %.2f | %.0f |\n' "$(echo "$(rss "$work/batch.time") / 1024" | bc -l)" \
   "$(echo "$end - $start" | bc -l)" "$(echo "1000 / ($end - $start)" | bc -l)"
+if [[ -n ${BASELINE:-} ]]; then
+  start=$(date +%s.%N)
+  /usr/bin/time -v "$BASELINE" -q --threads 2 apply "$work"/in/*.png --target "$work/target.json" -o "$work/base/" \
+    2>"$work/base.time"
+  end=$(date +%s.%N)
+  printf '| 1,000 tiles, baseline | %.1f | %.2f | %.0f |\n' "$(echo "$(rss "$work/base.time") / 1024" | bc -l)" \
+    "$(echo "$end - $start" | bc -l)" "$(echo "1000 / ($end - $start)" | bc -l)"
+fi
