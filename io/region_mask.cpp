@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
-#include "core/sha256.hpp"
 #include "core/tables.hpp"
 #include "io/image_io.hpp"
+#include "io/sha256.hpp"
 
 namespace vn {
 namespace {

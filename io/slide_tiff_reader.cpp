@@ -22,7 +22,7 @@
 // clang-format on
 
 #include "core/error.hpp"
-#include "io/slide_tiff.hpp"
+#include "io/libtiff.hpp"
 
 namespace vn {
 namespace {

@@ -19,9 +19,9 @@
 #include <zstd.h>
 // clang-format on
 
-#include "core/atomic_file.hpp"
 #include "core/error.hpp"
-#include "io/slide_tiff.hpp"
+#include "io/atomic_file.hpp"
+#include "io/libtiff.hpp"
 
 #ifndef VAHANORM_VERSION
 #define VAHANORM_VERSION "0.0.0"
