@@ -24,7 +24,8 @@ namespace codec {
 
 // ---- messages -----------------------------------------------------------------------------------
 
-// libtiff, for one: "JPEGPreDecode: Improper JPEG sampling factors 2,2\nApparently should be 1,1."
+// Codec messages may span lines (libtiff: "JPEGPreDecode: Improper JPEG sampling factors 2,2\nApparently
+// should be 1,1.") or carry control characters.
 std::string one_line(std::string s) {
     for (char& c : s)
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
@@ -72,7 +73,8 @@ std::string output_reason(int e) {
 // ---- files --------------------------------------------------------------------------------------
 
 int create_output(const std::string& temp, const std::string& path) {
-    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    constexpr mode_t kFileMode = 0644;  // before the umask, as every output
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode);
     if (fd < 0) output_error(path, "cannot create (" + output_reason(errno) + ")");
     return fd;
 }
