@@ -148,7 +148,8 @@ RgbImage read_jpeg(const std::string& path, Fd& fd, ImageInfo* info, const ReadO
         input_error(path, std::string("cannot decode JPEG: ") + r->err.message);
     if (info && r->cinfo.saw_JFIF_marker && r->cinfo.X_density > 0 && r->cinfo.Y_density > 0 &&
         (r->cinfo.density_unit == kJfifDotsPerInch || r->cinfo.density_unit == kJfifDotsPerCentimetre)) {
-        const double per_metre = r->cinfo.density_unit == kJfifDotsPerInch ? 1.0 / kMetresPerInch : kCentimetresPerMetre;
+        const double per_metre =
+            r->cinfo.density_unit == kJfifDotsPerInch ? 1.0 / kMetresPerInch : kCentimetresPerMetre;
         info->pixels_per_metre_x = r->cinfo.X_density * per_metre;
         info->pixels_per_metre_y = r->cinfo.Y_density * per_metre;
     }

@@ -15,7 +15,8 @@ std::string file_stem(const std::string& path) { return fs::path(path).stem().st
 std::string lower_extension(const std::string& path) {
     std::string ext = fs::path(path).extension().string();
     if (!ext.empty()) ext.erase(0, 1);  // the dot
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return ext;
 }
 

@@ -119,7 +119,8 @@ RgbImage qc_overview(const RgbImage& image, const std::vector<std::uint8_t>& tis
             std::copy(kArtefactColor, kArtefactColor + 3, p);
         } else if (i < tissue.size() && tissue[i]) {
             for (int c = 0; c < 3; ++c)
-                p[c] = static_cast<std::uint8_t>(((kTintWhole - kTintParts) * p[c] + kTintParts * kTissueTint[c]) / kTintWhole);
+                p[c] = static_cast<std::uint8_t>(((kTintWhole - kTintParts) * p[c] + kTintParts * kTissueTint[c]) /
+                                                 kTintWhole);
         }
     }
     const int width = std::max(image.width, kOverviewMinWidth);
@@ -134,9 +135,11 @@ RgbImage qc_overview(const RgbImage& image, const std::vector<std::uint8_t>& tis
     cv.text(6, 16, kTitleSize, title, 0, 0, 0, true);
     // Legend.
     const double y = image.height + 8;
-    cv.box(8, y, kSwatch, kSwatch, kTissueTint[0] / 255.0, kTissueTint[1] / 255.0, kTissueTint[2] / 255.0, 0.5, true);
+    cv.box(8, y, kSwatch, kSwatch, kTissueTint[0] / 255.0, kTissueTint[1] / 255.0, kTissueTint[2] / 255.0, 0.5,
+           true);
     cv.text(30, y + 13, kLegendTextSize, "tissue");
-    cv.box(96, y, kSwatch, kSwatch, kArtefactColor[0] / 255.0, kArtefactColor[1] / 255.0, kArtefactColor[2] / 255.0, 1, true);
+    cv.box(96, y, kSwatch, kSwatch, kArtefactColor[0] / 255.0, kArtefactColor[1] / 255.0, kArtefactColor[2] / 255.0,
+           1, true);
     cv.text(118, y + 13, kLegendTextSize, "ink / artefact (left out)");
     cv.box(290, y, kSwatch, kSwatch, 0, 0, 0.6, 1, false, 2);
     cv.text(312, y + 13, kLegendTextSize, "region sampled for the estimate");

@@ -222,7 +222,8 @@ void from_raster(const std::string& path, RegionMask& m) {
     m.scale_y = h / img.height;
     m.inside.assign(img.pixel_count(), 0);
     const std::uint8_t* p = img.pixels.data();
-    for (std::size_t i = 0; i < img.pixel_count(); ++i, p += 3) m.inside[i] = (p[0] | p[1] | p[2]) >= kInsideThreshold ? 1 : 0;
+    for (std::size_t i = 0; i < img.pixel_count(); ++i, p += 3)
+        m.inside[i] = (p[0] | p[1] | p[2]) >= kInsideThreshold ? 1 : 0;
 }
 
 }  // namespace

@@ -171,7 +171,8 @@ TileEncoder::TileEncoder(const TiffWriterOptions& opt) : impl_(std::make_unique<
             break;
         }
         case TileCompression::Deflate: {
-            m.effort = opt.effort > 0 ? std::clamp(opt.effort, kDeflateMinLevel, kDeflateMaxLevel) : kDeflateDefaultLevel;
+            m.effort =
+                opt.effort > 0 ? std::clamp(opt.effort, kDeflateMinLevel, kDeflateMaxLevel) : kDeflateDefaultLevel;
             if (deflateInit(&m.z, m.effort) != Z_OK) fail(ErrorKind::Internal, "zlib deflateInit failed");
             m.z_ready = true;
             break;

@@ -46,7 +46,6 @@ TEST_CASE("SHA-256 matches the FIPS 180-4 test vectors", "[misc]") {
     CHECK(hex(std::string(1000000, 'a')) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-
 TEST_CASE("atomic outputs appear complete or not at all", "[misc]") {
     test::TempDir dir;
     const std::string path = dir.file("out.bin");
@@ -70,7 +69,6 @@ TEST_CASE("atomic outputs appear complete or not at all", "[misc]") {
         CHECK(e.kind() == ErrorKind::Output);
     }
 }
-
 
 TEST_CASE("a second process writing the same output is refused while the first holds it", "[misc]") {
     test::TempDir dir;
@@ -133,7 +131,6 @@ TEST_CASE("model files round-trip exactly", "[model]") {
     CHECK(back.tissue_pixels == m.tissue_pixels);
     CHECK(to_json(back).find("\"format\": \"vahanorm-model\"") != std::string::npos);
 }
-
 
 TEST_CASE("a missing model file is an input error", "[model]") {
     try {
