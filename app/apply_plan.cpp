@@ -16,6 +16,8 @@
 #include "app/sources.hpp"
 #include "core/error.hpp"
 #include "io/image_io.hpp"
+#include "io/model_file.hpp"
+#include "io/paths.hpp"
 #include "io/slide_pipeline.hpp"
 #include "io/slide_reader.hpp"
 

@@ -7,9 +7,9 @@
 #include "app/exit_codes.hpp"
 #include "app/progress.hpp"
 #include "app/report.hpp"
-#include "core/atomic_file.hpp"
 #include "core/error.hpp"
-#include "core/sha256.hpp"
+#include "io/atomic_file.hpp"
+#include "io/sha256.hpp"
 #include "io/slide_pipeline.hpp"
 
 namespace vn::app {

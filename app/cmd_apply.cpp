@@ -15,11 +15,12 @@
 #include "app/progress.hpp"
 #include "app/report.hpp"
 #include "app/sources.hpp"
-#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/estimate.hpp"
 #include "core/thread_pool.hpp"
 #include "core/transform.hpp"
+#include "io/atomic_file.hpp"
+#include "io/model_file.hpp"
 
 namespace vn::app {
 namespace {

@@ -10,6 +10,7 @@
 #include "core/synthetic.hpp"
 #include "core/transform.hpp"
 #include "io/image_io.hpp"
+#include "io/model_file.hpp"
 
 namespace vn::app {
 namespace {

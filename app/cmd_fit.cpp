@@ -7,10 +7,11 @@
 #include "app/exit_codes.hpp"
 #include "app/report.hpp"
 #include "app/sources.hpp"
-#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/model.hpp"
-#include "core/sha256.hpp"
+#include "io/atomic_file.hpp"
+#include "io/model_file.hpp"
+#include "io/sha256.hpp"
 
 namespace vn::app {
 

@@ -53,9 +53,7 @@ struct DemoOptions {
 void add_demo(CLI::App& app, DemoOptions& o);
 int run_demo(const GlobalOptions& g, const DemoOptions& o);
 
-// Shared helpers of the subcommands.
-std::string file_stem(const std::string& path);
-std::string lower_extension(const std::string& path);
+// Shared helpers of the subcommands (names of files: io/paths.hpp).
 bool is_directory(const std::string& path);
 bool file_exists(const std::string& path);
 // mkdir -p; throws Error(Output).

@@ -11,8 +11,9 @@
 #include "app/commands.hpp"
 #include "app/context.hpp"
 #include "app/exit_codes.hpp"
-#include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "io/atomic_file.hpp"
+#include "io/libtiff.hpp"
 
 namespace {
 
@@ -115,6 +116,7 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     using namespace vn::app;
+    vn::silence_libtiff_default_handlers();  // OpenSlide's libtiff calls: errors reach the log through OpenSlide
     try {
         return run(argc, argv);
     } catch (const vn::Error& e) {

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <ctime>
 
-#include "core/atomic_file.hpp"
+#include "io/atomic_file.hpp"
 
 namespace vn::app {
 namespace {

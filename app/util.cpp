@@ -4,29 +4,10 @@
 #include <cstdio>
 #include <cstring>
 
-#include <algorithm>
-#include <cctype>
-
 #include "app/commands.hpp"
 #include "core/error.hpp"
 
 namespace vn::app {
-
-std::string file_stem(const std::string& path) {
-    const auto slash = path.find_last_of('/');
-    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-    const auto dot = base.find_last_of('.');
-    return dot == std::string::npos || dot == 0 ? base : base.substr(0, dot);
-}
-
-std::string lower_extension(const std::string& path) {
-    const auto slash = path.find_last_of('/');
-    const auto dot = path.find_last_of('.');
-    if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
-    std::string ext = path.substr(dot + 1);
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return ext;
-}
 
 bool is_directory(const std::string& path) {
     struct stat st {};

@@ -2,12 +2,9 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
-#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 
 namespace vn {
@@ -16,6 +13,9 @@ namespace {
 using nlohmann::json;
 
 constexpr double kPi = 3.14159265358979323846;
+constexpr int kModelVersion = 1;                 // the "version" this build writes and reads
+constexpr double kUnitLengthTolerance = 1e-3;    // |norm - 1| allowed of a stain_matrix row
+constexpr double kTissueMaxLstar = 0.8;          // the tissue test's L* bound (docs/method.md), recorded
 
 // What a model file may hold and still give finite transform constants (make_plan works in
 // float: a ratio of max concentrations or a lambda near 1e308 became inf there, and a max
@@ -56,7 +56,7 @@ void validate(const StainModel& m, const std::string& what) {
             if (v < 0) fail(ErrorKind::Data, what + ": stain_matrix has a negative entry");
             n += v * v;
         }
-        if (std::fabs(std::sqrt(n) - 1.0) > 1e-3)
+        if (std::fabs(std::sqrt(n) - 1.0) > kUnitLengthTolerance)
             fail(ErrorKind::Data, what + ": stain_matrix row " + std::to_string(k) + " does not have unit length");
         const double mc = m.max_conc[k];
         if (!std::isfinite(mc) || !(mc > 0))
@@ -83,14 +83,14 @@ std::string to_json(const StainModel& m) {
     const EstimateParams& p = m.params;
     json j;
     j["format"] = "vahanorm-model";
-    j["version"] = 1;
+    j["version"] = kModelVersion;
     j["method"] = "vahadane";
     j["stain_matrix"] = {{m.stain[0][0], m.stain[0][1], m.stain[0][2]}, {m.stain[1][0], m.stain[1][1], m.stain[1][2]}};
     j["max_concentrations"] = {m.max_conc[0], m.max_conc[1]};
     j["params"] = {{"lambda", p.lambda},
                    {"lambda_concentration", p.lambda_conc},
                    {"percentile", p.percentile},
-                   {"tissue_max_lstar", 0.8},
+                   {"tissue_max_lstar", kTissueMaxLstar},
                    {"sample_size", p.sample_size},
                    {"seed", p.seed},
                    {"min_tissue_pixels", p.min_tissue_pixels},
@@ -120,7 +120,7 @@ StainModel model_from_json(const std::string& text, const std::string& what) {
     if (!j.is_object()) fail(ErrorKind::Data, what + ": not a JSON object");
     if (!j.contains("format") || j["format"] != "vahanorm-model")
         fail(ErrorKind::Data, what + ": not a vahanorm model (\"format\" must be \"vahanorm-model\")");
-    if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<long>() != 1)
+    if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<long>() != kModelVersion)
         fail(ErrorKind::Data, what + ": unsupported model version (this build reads version 1)");
     StainModel m;
     if (!j.contains("stain_matrix")) fail(ErrorKind::Data, what + ": missing \"stain_matrix\"");
@@ -164,20 +164,6 @@ StainModel model_from_json(const std::string& text, const std::string& what) {
     }
     validate(m, what);
     return m;
-}
-
-StainModel load_model(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(ErrorKind::Input, path + ": cannot open model file");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) fail(ErrorKind::Input, path + ": cannot read model file");
-    return model_from_json(ss.str(), path);
-}
-
-void save_model(const StainModel& m, const std::string& path) {
-    const std::string text = to_json(m);
-    write_file_atomic(path, text.data(), text.size());
 }
 
 StainModel builtin_reference() {

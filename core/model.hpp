@@ -1,5 +1,5 @@
 // A stain model: the fitted stain matrix and scaling statistics of a target or source
-// (README.md, "The model file"), and its JSON file format.
+// (README.md, "The model file"), and its JSON text.
 #pragma once
 
 #include <array>
@@ -49,11 +49,10 @@ double stain_angle_deg(const StainModel& m);
 // Checks the invariants above; throws Error(Data) naming the problem.
 void validate(const StainModel& m, const std::string& what);
 
+// The model file's text, and a model from it (`what` names the source in messages; Error(Data)
+// for anything malformed or invalid). Reading and writing files: io/model_file.hpp.
 std::string to_json(const StainModel& m);
 StainModel model_from_json(const std::string& text, const std::string& what);
-StainModel load_model(const std::string& path);
-// Written atomically (temporary name, then rename).
-void save_model(const StainModel& m, const std::string& path);
 
 // The documented built-in reference: used by `apply` when no target is given and neither
 // $VAHANORM_TARGET nor ./target.json exists.

@@ -43,7 +43,7 @@ struct WriteOptions {
     double pixels_per_metre_x = 0, pixels_per_metre_y = 0;
 };
 
-// Writes by extension, atomically (core/atomic_file.hpp). Throws Error(Output).
+// Writes by extension, atomically (io/atomic_file.hpp). Throws Error(Output).
 void write_image(const std::string& path, RgbView image, const WriteOptions& options = {});
 
 }  // namespace vn

@@ -12,8 +12,8 @@ namespace vn {
 std::vector<LevelSize> pyramid_levels(std::int64_t width, std::int64_t height, int tile_size) {
     std::vector<LevelSize> levels{LevelSize{width, height}};
     // Down to one tile, but never to a side under 16 pixels (the smallest TIFF tile; see
-    // tile_grid in io/tiff_writer.hpp for why tiles may not outgrow their level).
-    while ((width > tile_size || height > tile_size) && width / 2 >= 16 && height / 2 >= 16) {
+    // tile_grid in io/tile_grid.hpp for why tiles may not outgrow their level).
+    while ((width > tile_size || height > tile_size) && width / 2 >= kTileAlign && height / 2 >= kTileAlign) {
         width = std::max<std::int64_t>(1, width / 2);
         height = std::max<std::int64_t>(1, height / 2);
         levels.push_back(LevelSize{width, height});

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/image.hpp"
-#include "io/tiff_writer.hpp"
+#include "io/tile_grid.hpp"
 
 namespace vn {
 

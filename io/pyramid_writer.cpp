@@ -15,10 +15,10 @@
 #include <mutex>
 #include <thread>
 
-#include "core/atomic_file.hpp"
 #include "core/backend.hpp"
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
+#include "io/atomic_file.hpp"
 #include "io/pyramid.hpp"
 
 namespace vn {

@@ -2,7 +2,7 @@
 // encoder threads (one TileEncoder each) compress tiles in parallel; one ordered writer thread
 // writes them, builds the lower levels as it goes (PyramidBuilder: one strip per level) and
 // hands the reduced tiles back to the encoders, ahead of new level-0 tiles. The output appears
-// under its final name only when finish() has written everything (core/atomic_file.hpp); a
+// under its final name only when finish() has written everything (io/atomic_file.hpp); a
 // writer destroyed before that leaves nothing behind.
 //
 // Memory: at most max_in_flight level-0 tiles (pixels and encoded bytes) between push() and the

@@ -91,6 +91,15 @@ private:
     int width_, height_;
 };
 
+// The overview: tissue tinted teal (3 parts in 10), artefacts painted magenta; wide enough for
+// the legend; a title band, text sizes and legend swatches in pixels.
+constexpr std::uint8_t kTissueTint[3] = {0, 170, 170};
+constexpr int kTintParts = 3, kTintWhole = 10;
+constexpr std::uint8_t kArtefactColor[3] = {255, 0, 255};
+constexpr int kOverviewMinWidth = 560;
+constexpr double kTitleBand = 22, kTitleSize = 13, kLegendTextSize = 13, kCountsTextSize = 12;
+constexpr double kSwatch = 16;
+
 std::string vec3(const std::array<double, 3>& v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "[%.3f %.3f %.3f]", v[0], v[1], v[2]);
@@ -107,13 +116,14 @@ RgbImage qc_overview(const RgbImage& image, const std::vector<std::uint8_t>& tis
     for (std::size_t i = 0; i < shown.pixel_count(); ++i) {
         std::uint8_t* p = shown.pixels.data() + 3 * i;
         if (i < artefact.size() && artefact[i]) {
-            p[0] = 255, p[1] = 0, p[2] = 255;
+            std::copy(kArtefactColor, kArtefactColor + 3, p);
         } else if (i < tissue.size() && tissue[i]) {
-            const int tint[3] = {0, 170, 170};
-            for (int c = 0; c < 3; ++c) p[c] = static_cast<std::uint8_t>((7 * p[c] + 3 * tint[c]) / 10);
+            for (int c = 0; c < 3; ++c)
+                p[c] = static_cast<std::uint8_t>(((kTintWhole - kTintParts) * p[c] + kTintParts * kTissueTint[c]) /
+                                                 kTintWhole);
         }
     }
-    const int width = std::max(image.width, 560);
+    const int width = std::max(image.width, kOverviewMinWidth);
     Canvas cv(width, image.height + kQcLegendHeight);
     cv.put(shown, 0, 0);
     for (const QcBox& b : regions) {
@@ -121,17 +131,19 @@ RgbImage qc_overview(const RgbImage& image, const std::vector<std::uint8_t>& tis
         cv.box(b.x, b.y, b.width, b.height, 0, 0, 0.6, 1, false, 1.5);
     }
     // Title on a white band over the top of the picture.
-    cv.box(0, 0, width, 22, 1, 1, 1, 0.85, true);
-    cv.text(6, 16, 13, title, 0, 0, 0, true);
+    cv.box(0, 0, width, kTitleBand, 1, 1, 1, 0.85, true);
+    cv.text(6, 16, kTitleSize, title, 0, 0, 0, true);
     // Legend.
     const double y = image.height + 8;
-    cv.box(8, y, 16, 16, 0, 170 / 255.0, 170 / 255.0, 0.5, true);
-    cv.text(30, y + 13, 13, "tissue");
-    cv.box(96, y, 16, 16, 1, 0, 1, 1, true);
-    cv.text(118, y + 13, 13, "ink / artefact (left out)");
-    cv.box(290, y, 16, 16, 0, 0, 0.6, 1, false, 2);
-    cv.text(312, y + 13, 13, "region sampled for the estimate");
-    cv.text(8, y + 38, 12, counts, 0.2, 0.2, 0.2);
+    cv.box(8, y, kSwatch, kSwatch, kTissueTint[0] / 255.0, kTissueTint[1] / 255.0, kTissueTint[2] / 255.0, 0.5,
+           true);
+    cv.text(30, y + 13, kLegendTextSize, "tissue");
+    cv.box(96, y, kSwatch, kSwatch, kArtefactColor[0] / 255.0, kArtefactColor[1] / 255.0, kArtefactColor[2] / 255.0,
+           1, true);
+    cv.text(118, y + 13, kLegendTextSize, "ink / artefact (left out)");
+    cv.box(290, y, kSwatch, kSwatch, 0, 0, 0.6, 1, false, 2);
+    cv.text(312, y + 13, kLegendTextSize, "region sampled for the estimate");
+    cv.text(8, y + 38, kCountsTextSize, counts, 0.2, 0.2, 0.2);
     return cv.image();
 }
 

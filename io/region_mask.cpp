@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
-#include "core/sha256.hpp"
 #include "core/tables.hpp"
 #include "io/image_io.hpp"
+#include "io/sha256.hpp"
 
 namespace vn {
 namespace {
@@ -21,6 +21,10 @@ namespace {
 using json = nlohmann::json;
 
 constexpr int kMaxRasterSide = 4096;
+// A raster mask at some pyramid scale may differ from the image's shape by the rounding of a
+// level's size: up to 2 pixels or 1% of its width.
+constexpr double kShapeSlackPixels = 2.0, kShapeSlackFraction = 0.01;
+constexpr std::uint8_t kInsideThreshold = 128;  // a raster pixel is inside when any channel reaches this
 
 struct Point {
     double x, y;
@@ -206,10 +210,9 @@ void rasterise(const std::vector<Polygon>& polygons, RegionMask& m) {
 void from_raster(const std::string& path, RegionMask& m) {
     const RgbImage img = read_image(path);
     const double w = static_cast<double>(m.image_width), h = static_cast<double>(m.image_height);
-    // Any pyramid scale: the same shape, up to the rounding of a level's size.
     const double s = h / img.height;
     const double expected_width = w / s;
-    if (std::fabs(img.width - expected_width) > std::max(2.0, 0.01 * img.width))
+    if (std::fabs(img.width - expected_width) > std::max(kShapeSlackPixels, kShapeSlackFraction * img.width))
         fail(ErrorKind::Data, path + ": the mask is " + std::to_string(img.width) + " x " + std::to_string(img.height) +
                                   ", not the shape of the image (" + std::to_string(m.image_width) + " x " +
                                   std::to_string(m.image_height) + ") at any scale");
@@ -219,7 +222,8 @@ void from_raster(const std::string& path, RegionMask& m) {
     m.scale_y = h / img.height;
     m.inside.assign(img.pixel_count(), 0);
     const std::uint8_t* p = img.pixels.data();
-    for (std::size_t i = 0; i < img.pixel_count(); ++i, p += 3) m.inside[i] = (p[0] | p[1] | p[2]) >= 128 ? 1 : 0;
+    for (std::size_t i = 0; i < img.pixel_count(); ++i, p += 3)
+        m.inside[i] = (p[0] | p[1] | p[2]) >= kInsideThreshold ? 1 : 0;
 }
 
 }  // namespace

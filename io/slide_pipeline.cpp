@@ -21,16 +21,17 @@
 
 #include "core/error.hpp"
 #include "core/pixel_math.hpp"
-#include "core/sha256.hpp"
 #include "core/tables.hpp"
 #include "core/thread_pool.hpp"
 #include "io/image_io.hpp"
+#include "io/libtiff.hpp"
+#include "io/paths.hpp"
 #include "io/pyramid.hpp"
 #include "io/pyramid_writer.hpp"
 #include "io/qc_images.hpp"
 #include "io/region_mask.hpp"
+#include "io/sha256.hpp"
 #include "io/slide_reader.hpp"
-#include "io/slide_tiff.hpp"
 #include "io/slide_tiff_reader.hpp"
 
 namespace vn {
@@ -98,17 +99,6 @@ std::uint64_t splitmix64(std::uint64_t x) {
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return x ^ (x >> 31);
-}
-
-std::string base_name(const std::string& p) {
-    const auto s = p.find_last_of('/');
-    return s == std::string::npos ? p : p.substr(s + 1);
-}
-
-std::string stem_of(const std::string& p) {
-    std::string b = base_name(p);
-    const auto dot = b.find('.');
-    return dot == std::string::npos || dot == 0 ? b : b.substr(0, dot);
 }
 
 std::string real_path(const std::string& p) {
@@ -808,7 +798,7 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
         make_dirs(opt.qc_dir);
         std::string dir = opt.qc_dir;
         while (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "qc/" -> "qc/name", not "qc//name"
-        const std::string base = dir + "/" + stem_of(in);
+        const std::string base = dir + "/" + file_stem(in);
         const RgbImage& after = writer.thumbnail();
         const RgbImage before = resize_area(ov.image.view(), after.width, after.height);
         RgbImage m(mask.width, mask.height);
@@ -847,10 +837,10 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
                                  (source.mask_path.empty() ? std::string()
                                                            : ", " + std::to_string(source.masked_pixels) + " outside the mask")
                            : std::string("; not normalised"));
-        const std::string title = base_name(in) + " (" + std::to_string(res.width) + " x " + std::to_string(res.height) +
+        const std::string title = file_name(in) + " (" + std::to_string(res.width) + " x " + std::to_string(res.height) +
                                   "): what the stain estimate used";
         const RgbImage overview = qc_overview(before, tissue_at, artefact_at, boxes, title, counts);
-        const RgbImage pair = qc_before_after(before, after, base_name(in) + ": before and after, same scale");
+        const RgbImage pair = qc_before_after(before, after, file_name(in) + ": before and after, same scale");
         const RgbImage sw = qc_stain_swatches(source, target);
         const std::vector<std::pair<std::string, const RgbImage*>> files = {
             {base + ".overview.png", &overview}, {base + ".before-after.png", &pair},

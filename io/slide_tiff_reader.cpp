@@ -22,10 +22,14 @@
 // clang-format on
 
 #include "core/error.hpp"
-#include "io/slide_tiff.hpp"
+#include "io/libtiff.hpp"
 
 namespace vn {
 namespace {
+
+constexpr JDIMENSION kJpegRowsPerCall = 16;  // rows a jpeg_read_scanlines call may return (one MCU row)
+constexpr std::size_t kCacheSlack = 64;      // tiles cached beyond two rows of the level
+
 
 // Decodes one JPEG tile of exactly w x h into out (rows of `stride` bytes). The colour space
 // comes from Photometric, as OpenSlide takes it: YCbCr is converted, RGB is taken as is.
@@ -55,10 +59,10 @@ bool decode_jpeg_tile(const std::uint8_t* tables, std::size_t ntables, const std
     cinfo.jpeg_color_space = ycbcr ? JCS_YCbCr : JCS_RGB;
     cinfo.out_color_space = JCS_RGB;
     jpeg_start_decompress(&cinfo);
-    JSAMPROW rows[16];
+    JSAMPROW rows[kJpegRowsPerCall];
     while (cinfo.output_scanline < h) {
         const JDIMENSION y0 = cinfo.output_scanline;
-        const JDIMENSION k = std::min<JDIMENSION>(16, h - y0);
+        const JDIMENSION k = std::min<JDIMENSION>(kJpegRowsPerCall, h - y0);
         for (JDIMENSION i = 0; i < k; ++i) rows[i] = out + static_cast<std::size_t>(y0 + i) * stride;
         jpeg_read_scanlines(&cinfo, rows, k);
     }
@@ -112,7 +116,7 @@ public:
         if (fd_.get() < 0) fail(ErrorKind::Input, path_ + ": cannot open (" + std::strerror(errno) + ")");
         tiles_x_ = (L_.width + L_.tile_w - 1) / L_.tile_w;
         tiles_y_ = (L_.height + L_.tile_h - 1) / L_.tile_h;
-        capacity_ = 2 * static_cast<std::size_t>(tiles_x_) + 64;
+        capacity_ = 2 * static_cast<std::size_t>(tiles_x_) + kCacheSlack;
         tile_bytes_ = static_cast<std::size_t>(L_.tile_w) * L_.tile_h * 3u;
     }
 

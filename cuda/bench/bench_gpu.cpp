@@ -12,7 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -69,6 +71,15 @@ vn::RgbImage synthetic_tile(int size, std::uint64_t seed, bool lab_b) {
     return vn::render_synthetic(spec);
 }
 
+// A model file (the benchmark reads files itself: core has no file I/O, and io/ is not linked).
+vn::StainModel read_model_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) vn::fail(vn::ErrorKind::Input, path + ": cannot open model file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return vn::model_from_json(text.str(), path);
+}
+
 std::vector<vn::RgbImage> read_raw_tiles(const std::string& path, int size) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) vn::fail(vn::ErrorKind::Input, "cannot open " + path);
@@ -98,7 +109,7 @@ void per_tile(const Options& o, vn::Backend& gpu, vn::Backend& cpu, std::vector<
     std::vector<vn::RgbImage> out(n, vn::RgbImage(o.tile_size, o.tile_size));
     std::vector<vn::TileJob> jobs;
     for (std::size_t i = 0; i < n; ++i) jobs.push_back(vn::TileJob{distinct[i % distinct.size()].view(), out[i].span()});
-    const vn::StainModel target = o.target.empty() ? vn::builtin_reference() : vn::load_model(o.target);
+    const vn::StainModel target = o.target.empty() ? vn::builtin_reference() : read_model_file(o.target);
     const vn::EstimateParams params;
     const std::string what = std::to_string(o.tiles) + " tiles of " + std::to_string(o.tile_size) + "^2 per call (" +
                              std::to_string(distinct.size()) + (o.raw.empty() ? " synthetic" : " from --raw") +

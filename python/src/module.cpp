@@ -36,14 +36,17 @@
 #include "app/cuda_plugin.hpp"
 #include "app/exit_codes.hpp"
 #include "app/report.hpp"
-#include "core/atomic_file.hpp"
 #include "core/backend.hpp"
 #include "core/error.hpp"
 #include "core/estimate.hpp"
 #include "core/model.hpp"
-#include "core/sha256.hpp"
 #include "core/transform.hpp"
+#include "io/atomic_file.hpp"
 #include "io/image_io.hpp"
+#include "io/libtiff.hpp"
+#include "io/model_file.hpp"
+#include "io/paths.hpp"
+#include "io/sha256.hpp"
 #include "io/slide_pipeline.hpp"
 #include "io/tiff_writer.hpp"
 
@@ -597,13 +600,13 @@ std::string apply_tiles_py(const std::vector<std::string>& inputs, const std::st
     // extension (or out_format; png for other extensions), .jpeg written as .jpg.
     std::vector<std::string> outputs;
     for (const std::string& in : inputs) {
-        std::string ext = app::lower_extension(in);
+        std::string ext = lower_extension(in);
         if (!out_format.empty())
             ext = out_format;
         else if (ext != "png" && ext != "jpg" && ext != "jpeg" && ext != "tif" && ext != "tiff")
             ext = "png";
         if (ext == "jpeg") ext = "jpg";
-        outputs.push_back(outdir + (outdir.empty() || outdir.back() == '/' ? "" : "/") + app::file_stem(in) + "." + ext);
+        outputs.push_back(outdir + (outdir.empty() || outdir.back() == '/' ? "" : "/") + file_stem(in) + "." + ext);
     }
     for (std::size_t i = 0; i < outputs.size(); ++i)
         for (std::size_t j = 0; j < i; ++j)
@@ -682,6 +685,7 @@ NB_MODULE(_core, m) {
     using namespace vn;
     using namespace vn::py;
     m.doc() = "The compiled core of vahanorm (internal: use the vahanorm package).";
+    silence_libtiff_default_handlers();  // OpenSlide's libtiff calls print nothing to stderr
     nb::register_exception_translator(translate_error, nullptr);
 
     m.def("_set_error_classes", [](const std::vector<nb::object>& classes) {

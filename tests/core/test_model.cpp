@@ -1,11 +1,8 @@
-// The model file: round trip and refusal of malformed files.
+// The model text: refusal of malformed models (files: tests/io/test_files.cpp).
 #include <catch2/catch.hpp>
-
-#include <fstream>
 
 #include "core/error.hpp"
 #include "core/model.hpp"
-#include "tests/support/test_support.hpp"
 
 using namespace vn;
 
@@ -35,22 +32,6 @@ std::string valid_json(const std::string& stain, const std::string& maxc) {
 }
 
 }  // namespace
-
-TEST_CASE("model files round-trip exactly", "[model]") {
-    StainModel m = builtin_reference();
-    m.source_path = "ref \"quoted\".png";
-    m.source_sha256 = "ab12";
-    m.tissue_pixels = 123456;
-    m.params.sample_size = 777;
-    test::TempDir dir;
-    save_model(m, dir.file("t.json"));
-    const StainModel back = load_model(dir.file("t.json"));
-    CHECK(back.stain == m.stain);
-    CHECK(back.max_conc == m.max_conc);
-    CHECK(back.source_path == m.source_path);
-    CHECK(back.tissue_pixels == m.tissue_pixels);
-    CHECK(to_json(back).find("\"format\": \"vahanorm-model\"") != std::string::npos);
-}
 
 TEST_CASE("malformed model files are refused with a clear message", "[model]") {
     const std::string good_w = "[[0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581]]";
@@ -83,14 +64,5 @@ TEST_CASE("malformed model files are refused with a clear message", "[model]") {
         CHECK(msg.find(c.needle) != std::string::npos);
         CHECK(msg.find("m.json") == 0);
         CHECK(msg.find('\n') == std::string::npos);
-    }
-}
-
-TEST_CASE("a missing model file is an input error", "[model]") {
-    try {
-        load_model("/nonexistent/dir/t.json");
-        FAIL("loaded a missing file");
-    } catch (const Error& e) {
-        CHECK(e.kind() == ErrorKind::Input);
     }
 }

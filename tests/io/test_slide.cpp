@@ -21,11 +21,11 @@
 
 #include <tiffio.h>
 
-#include "core/atomic_file.hpp"
 #include "core/backend.hpp"
 #include "core/error.hpp"
 #include "core/model.hpp"
 #include "core/transform.hpp"
+#include "io/atomic_file.hpp"
 #include "io/pyramid.hpp"
 #include "io/slide_pipeline.hpp"
 #include "io/slide_reader.hpp"
@@ -646,6 +646,22 @@ TEST_CASE("QC images are written on request", "[slide]") {
     }
     CHECK(r.tissue_fraction > 0.1);
     CHECK(r.tissue_fraction < 0.9);
+}
+
+TEST_CASE("QC images are named after the input's stem, cut at its last dot", "[slide]") {
+    if (!have_data()) return;
+    TempDir dir;
+    const std::string in = dir.file("a.b.svs");
+    copy_file(shared_data("slides/CMU-1-Small-Region.svs"), in);
+    vn::SlideOptions o = lossless_options();
+    o.qc_dir = dir.file("qc");
+    const vn::SlideResult r = vn::normalize_slide(in, dir.file("a.b.tif"), model_for(in), vn::builtin_reference(), backend(), o);
+    REQUIRE(r.qc_files.size() == 6);
+    for (const std::string& f : r.qc_files) {
+        INFO(f);
+        CHECK(f.rfind(dir.file("qc") + "/a.b.", 0) == 0);
+        CHECK(exists(f));
+    }
 }
 
 // ---- the estimate -----------------------------------------------------------------------------

@@ -7,11 +7,11 @@
 
 #include "core/backend.hpp"
 #include "core/error.hpp"
-#include "core/sha256.hpp"
 #include "core/synthetic.hpp"
 #include "core/tables.hpp"
 #include "io/image_io.hpp"
 #include "io/region_mask.hpp"
+#include "io/sha256.hpp"
 #include "io/slide_pipeline.hpp"
 #include "tests/support/test_support.hpp"
 

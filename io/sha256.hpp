@@ -1,4 +1,4 @@
-// SHA-256 for model provenance: libcrypto's implementation (OpenSSL; it uses the CPU's SHA
+// SHA-256 of files for model provenance: libcrypto's implementation (OpenSSL; it uses the CPU's SHA
 // instructions where there are some).
 #pragma once
 

@@ -1,4 +1,4 @@
-#include "core/atomic_file.hpp"
+#include "io/atomic_file.hpp"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -18,33 +18,26 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "io/paths.hpp"
 
 namespace vn {
 namespace {
 
-std::string dir_of(const std::string& path) {
-    const auto slash = path.find_last_of('/');
-    if (slash == std::string::npos) return ".";
-    if (slash == 0) return "/";
-    return path.substr(0, slash);
-}
-
-std::string base_of(const std::string& path) {
-    const auto slash = path.find_last_of('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 constexpr const char* kTempMarker = ".vahanorm-tmp-";
 constexpr const char* kLockSuffix = ".vahanorm-lock";
 constexpr std::size_t kTempSuffixMax = 23;  // "PID-N-HEX" after kTempMarker (see AtomicOutput)
+constexpr std::size_t kNameMax = 255;       // NAME_MAX of the usual Linux file systems
+constexpr std::uint64_t kFnvOffset = 1469598103934665603ull;  // FNV-1a, 64-bit
+constexpr std::uint64_t kFnvPrime = 1099511628211ull;
+constexpr int kLockAttempts = 10;           // a lock file replaced under us this often: give up
+constexpr mode_t kFileMode = 0644;          // outputs and lock files, before the umask
 
 // A file name "." + base + tail that leaves `reserve` bytes within NAME_MAX (255): long bases
 // are cut and followed by a hash of the whole base, so that distinct outputs keep distinct names.
 std::string hidden_name(const std::string& base, const std::string& tail, std::size_t reserve) {
-    constexpr std::size_t kNameMax = 255;
     if (1 + base.size() + tail.size() + reserve <= kNameMax) return "." + base + tail;
-    std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-    for (unsigned char c : base) h = (h ^ c) * 1099511628211ull;
+    std::uint64_t h = kFnvOffset;
+    for (unsigned char c : base) h = (h ^ c) * kFnvPrime;
     char hash[24];
     std::snprintf(hash, sizeof hash, "~%016llx", static_cast<unsigned long long>(h));
     const std::size_t keep = kNameMax - 1 - tail.size() - std::strlen(hash) - reserve;
@@ -64,9 +57,9 @@ const char* kind_of(mode_t mode) {
 // then the path is kept as given, and creating the lock or temporary file fails with a message).
 std::string canonical_file(const std::string& path) {
     char buf[PATH_MAX];
-    if (::realpath(dir_of(path).c_str(), buf) == nullptr) return path;
+    if (::realpath(parent_dir(path).c_str(), buf) == nullptr) return path;
     const std::string dir = buf;
-    return (dir == "/" ? "" : dir) + "/" + base_of(path);
+    return (dir == "/" ? "" : dir) + "/" + file_name(path);
 }
 
 // Lock files this process holds (flock would refuse a second lock from the same process).
@@ -100,15 +93,15 @@ std::string resolve_output(const std::string& path) {
 OutputLock::OutputLock(const std::string& output_path) {
     const std::string final_path = resolve_output(output_path);
     const std::string canonical = canonical_file(final_path);
-    path_ = dir_of(canonical) + "/" + hidden_name(base_of(canonical), kLockSuffix, 0);
+    path_ = parent_dir(canonical) + "/" + hidden_name(file_name(canonical), kLockSuffix, 0);
     const std::string& shown = output_path;
     std::lock_guard<std::mutex> guard(g_held_mutex);
     if (g_held.count(path_)) {
         shared_ = true;
         return;
     }
-    for (int attempt = 0; attempt < 10; ++attempt) {
-        fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    for (int attempt = 0; attempt < kLockAttempts; ++attempt) {
+        fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kFileMode);
         if (fd_ < 0) {
             const int e = errno;
             fail(ErrorKind::Output, shown + ": cannot create (" +
@@ -158,10 +151,14 @@ AtomicOutput::AtomicOutput(std::string final_path)
     : shown_(std::move(final_path)), final_(resolve_output(shown_)), lock_(shown_) {
     static std::atomic<unsigned> counter{0};
     const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    // At most 8 + 1 + 6 + 1 + 6 = 22 characters: within kTempSuffixMax.
+    constexpr long kPidModulus = 100000000;        // 8 decimal digits
+    constexpr unsigned kCounterModulus = 1000000;  // 6 decimal digits
+    constexpr unsigned long long kClockMask = 0xffffff;  // 6 hex digits
     char suffix[64];
-    std::snprintf(suffix, sizeof suffix, "%ld-%u-%llx", static_cast<long>(getpid()) % 100000000,
-                  counter.fetch_add(1) % 1000000u, static_cast<unsigned long long>(now) & 0xffffffull);
-    temp_ = dir_of(final_) + "/" + hidden_name(base_of(final_), kTempMarker, kTempSuffixMax) + suffix;
+    std::snprintf(suffix, sizeof suffix, "%ld-%u-%llx", static_cast<long>(getpid()) % kPidModulus,
+                  counter.fetch_add(1) % kCounterModulus, static_cast<unsigned long long>(now) & kClockMask);
+    temp_ = parent_dir(final_) + "/" + hidden_name(file_name(final_), kTempMarker, kTempSuffixMax) + suffix;
     std::lock_guard<std::mutex> guard(g_held_mutex);
     g_temps[temp_] = shown_;
 }
@@ -198,7 +195,7 @@ void AtomicOutput::commit() {
 
 void write_file_atomic(const std::string& path, const void* data, std::size_t size) {
     AtomicOutput out(path);
-    const int fd = ::open(out.temp_path().c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    const int fd = ::open(out.temp_path().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode);
     if (fd < 0) fail(ErrorKind::Output, path + ": cannot create (" + std::strerror(errno) + ")");
     const char* p = static_cast<const char*>(data);
     std::size_t left = size;

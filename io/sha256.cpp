@@ -1,4 +1,4 @@
-#include "core/sha256.hpp"
+#include "io/sha256.hpp"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -13,6 +13,12 @@
 #include "core/error.hpp"
 
 namespace vn {
+namespace {
+
+constexpr std::size_t kReadChunk = std::size_t{1} << 20;  // bytes per read() of a hashed file
+constexpr int kBackgroundNice = 10;  // the hashing thread's nice value: below the pipeline's threads
+
+}  // namespace
 
 struct Sha256::Impl {
     EVP_MD_CTX* ctx = nullptr;
@@ -37,7 +43,7 @@ std::string Sha256::hex_digest() {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     if (EVP_DigestFinal_ex(impl_->ctx, md, &n) != 1) fail(ErrorKind::Internal, "libcrypto: SHA-256 final failed");
-    static const char* kHex = "0123456789abcdef";
+    static constexpr char kHex[] = "0123456789abcdef";
     std::string s;
     s.reserve(2u * n);
     for (unsigned int i = 0; i < n; ++i) {
@@ -52,7 +58,7 @@ std::string sha256_file(const std::string& path, const std::atomic<bool>* stop) 
     if (fd < 0) return std::string();
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     Sha256 h;
-    std::vector<unsigned char> buf(std::size_t{1} << 20);
+    std::vector<unsigned char> buf(kReadChunk);
     bool ok = true;
     for (;;) {
         if (stop && stop->load(std::memory_order_relaxed)) {
@@ -72,7 +78,7 @@ std::string sha256_file(const std::string& path, const std::atomic<bool>* stop) 
 BackgroundSha256::BackgroundSha256(std::string path) : path_(std::move(path)) {
     thread_ = std::thread([this] {
         // Below the pipeline's threads: on a busy machine the hash takes the idle moments.
-        ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
+        ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kBackgroundNice);
         try {
             digest_ = sha256_file(path_, &cancel_);
         } catch (...) {

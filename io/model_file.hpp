@@ -1,0 +1,15 @@
+// Model files: the JSON text of core/model.hpp read from and written to the file system.
+#pragma once
+
+#include <string>
+
+#include "core/model.hpp"
+
+namespace vn {
+
+// Error(Input) when the file cannot be read, Error(Data) when its text is not a valid model.
+StainModel load_model(const std::string& path);
+// Written atomically (io/atomic_file.hpp); Error(Output).
+void save_model(const StainModel& m, const std::string& path);
+
+}  // namespace vn
