@@ -4,9 +4,7 @@
 #include <chrono>
 
 #include "app/apply_plan.hpp"
-#include "app/exit_codes.hpp"
 #include "app/progress.hpp"
-#include "app/report.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/sha256.hpp"
@@ -24,16 +22,19 @@ SlideCallbacks log_callbacks() {
 
 }  // namespace
 
-nlohmann::json apply_slide(const InputPlan& p, const ApplyOptions& o, const GlobalOptions& g, Backend& backend,
-                           const StainModel& target, const std::optional<StainModel>& fixed_source) {
-    nlohmann::json rec = {{"input", p.input}, {"output", p.output}, {"kind", "slide"}};
+InputResult apply_slide(const InputPlan& p, const ApplyOptions& o, const GlobalOptions& g, Backend& backend,
+                        const StainModel& target, const std::optional<StainModel>& fixed_source) {
+    InputResult res;
+    res.input = p.input;
+    res.output = p.output;
+    res.is_slide = true;
     try {
         // Lock first, then decide: a complete output is skipped, anything else redone.
         const OutputLock lock(p.output);
-        if (o.skip_existing && output_is_complete(p, g)) {
+        if (o.skip_existing && output_is_complete(p, g.max_pixels)) {
             spdlog::info("{}: skipped, {} exists and is complete", p.input, p.output);
-            rec["status"] = "skipped";
-            return rec;
+            res.status = InputStatus::Skipped;
+            return res;
         }
         SlideOptions so;
         so.format = parse_slide_format(slide_layout(o, p.output));
@@ -50,8 +51,7 @@ nlohmann::json apply_slide(const InputPlan& p, const ApplyOptions& o, const Glob
         }
 
         StainModel source = target;
-        double tissue_fraction = -1;
-        double estimate_seconds = 0;
+        std::optional<double> tissue_fraction;
         // The slide's own model records the file's SHA-256: hashed on its own thread while the
         // slide is estimated and streamed, and read when the output is written.
         std::unique_ptr<BackgroundSha256> hash;
@@ -73,7 +73,7 @@ nlohmann::json apply_slide(const InputPlan& p, const ApplyOptions& o, const Glob
             const auto t0 = std::chrono::steady_clock::now();
             try {
                 source = estimate_slide(p.input, backend, estimate_params(g), eo, &info);
-                estimate_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                res.estimate_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                 tissue_fraction = info.tissue_fraction;
                 so.qc_regions = info.regions;
                 spdlog::info("{}: slide model from {} regions: stain angle {:.1f} deg, max [{:.4f} {:.4f}]", p.input,
@@ -81,17 +81,16 @@ nlohmann::json apply_slide(const InputPlan& p, const ApplyOptions& o, const Glob
             } catch (const Error& e) {
                 if (e.kind() != ErrorKind::Data || !o.continue_on_failed_estimate) throw;
                 so.transform = false;
-                rec["warnings"] = {std::string("no stain estimate, copied unchanged: ") + e.what()};
+                res.warnings = {std::string("no stain estimate, copied unchanged: ") + e.what()};
                 spdlog::warn("{}: no stain estimate, copying it unchanged (--continue-on-failed-estimate): {}", p.input,
                              e.what());
             }
         }
         if (so.transform) {
-            std::vector<std::string> warnings;
-            rec["source_model"] = model_json(source);
-            rec["qc"] = qc_flags(source, target, tissue_fraction, &warnings);
-            for (const auto& w : warnings) spdlog::warn("{}: {}", p.input, w);
-            if (!warnings.empty()) rec["warnings"] = warnings;
+            res.source_model = source;
+            res.qc = qc_flags(source, target, tissue_fraction);
+            res.warnings = scale_ratio_warnings(*res.qc);
+            for (const auto& w : res.warnings) spdlog::warn("{}: {}", p.input, w);
         }
 
         std::unique_ptr<Progress> live;
@@ -101,40 +100,22 @@ nlohmann::json apply_slide(const InputPlan& p, const ApplyOptions& o, const Glob
                                                          static_cast<double>(so.tile_size) * so.tile_size / 1e6);
             live->update(sp.tiles_done);
         };
-        const SlideResult r = normalize_slide(p.input, p.output, source, target, backend, so);
+        SlideResult r = normalize_slide(p.input, p.output, source, target, backend, so);
         if (live) live->finish();
-        if (hash && so.transform) {
-            source.source_sha256 = hash->get();
-            rec["source_model"]["source"] = {
-                {"path", p.input}, {"sha256", source.source_sha256}, {"sha256_of", "file bytes"}};
-        }
+        if (hash && so.transform) res.source_sha256 = hash->get();
         for (const auto& w : r.warnings) spdlog::warn("{}: {}", p.input, w);
-
-        // null, not 0, when the slide does not say.
-        const nlohmann::json mpp = r.mpp_x > 0 ? nlohmann::json{r.mpp_x, r.mpp_y} : nlohmann::json(nullptr);
-        const nlohmann::json objective_power = r.objective_power > 0 ? nlohmann::json(r.objective_power) : nlohmann::json(nullptr);
-        nlohmann::json levels = nlohmann::json::array();
-        for (const auto& l : r.levels) levels.push_back({l.width, l.height});
-        rec["status"] = "ok";
-        rec["slide"] = {{"vendor", r.vendor},   {"reader", r.reader},       {"size", {r.width, r.height}},
-                        {"levels", levels},     {"tile_size", r.tile_size}, {"tiles", r.tiles},
-                        {"bigtiff", r.bigtiff}, {"mpp", mpp},           {"objective_power", objective_power},
-                        {"output_bytes", r.output_bytes}};
-        rec["timings_s"] = {{"read", r.seconds.read},     {"normalize", r.seconds.normalize},
-                            {"encode", r.seconds.encode}, {"write", r.seconds.write},
-                            {"wall", r.wall_seconds},     {"estimate", estimate_seconds}};
-        rec["mpx_per_second"] = r.mpx_per_second;
-        if (!r.qc_files.empty()) rec["qc_files"] = r.qc_files;
-        if (tissue_fraction < 0 && rec.contains("qc")) rec["qc"]["tissue_fraction"] = r.tissue_fraction;
+        if (res.qc && !res.qc->tissue_fraction) res.qc->tissue_fraction = r.tissue_fraction;
+        res.status = InputStatus::Ok;
+        res.slide = std::move(r);
         // The pipeline's own "IN -> OUT" line has said how it went.
     } catch (const Error& e) {
         if (e.kind() == ErrorKind::Interrupted) throw;
         spdlog::error("{}", e.what());
-        rec["status"] = "failed";
-        rec["message"] = e.what();
-        rec["exit_code"] = exit_code_for(e.kind());
+        res.status = InputStatus::Failed;
+        res.error = e.kind();
+        res.message = e.what();
     }
-    return rec;
+    return res;
 }
 
 }  // namespace vn::app

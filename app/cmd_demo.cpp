@@ -5,7 +5,6 @@
 
 #include "app/commands.hpp"
 #include "app/exit_codes.hpp"
-#include "app/sources.hpp"
 #include "core/error.hpp"
 #include "core/synthetic.hpp"
 #include "core/transform.hpp"

@@ -24,6 +24,11 @@ struct EstimateOptions {
 void add_estimate(CLI::App& app, EstimateOptions& o);
 int run_estimate(const GlobalOptions& g, const EstimateOptions& o);
 
+// Slide output tiles: a multiple of kTileSizeMultiple pixels, at most kMaxTileSize (memory stays bounded).
+constexpr int kTileSizeMultiple = 16;
+constexpr int kMaxTileSize = 1024;
+constexpr int kMaxJpegQuality = 100;
+
 struct ApplyOptions {
     std::vector<std::string> inputs;
     std::string output;

@@ -176,4 +176,19 @@ EstimateParams estimate_params(const GlobalOptions& g) {
     return p;
 }
 
+SourceOptions source_options(const GlobalOptions& g, std::size_t inputs) {
+    if (!g.mask.empty() && inputs != 1)
+        fail(ErrorKind::Usage,
+             "--mask restricts the estimate of one image or slide, not of " + std::to_string(inputs) + " inputs");
+    if (!g.mask_class.empty() && g.mask.empty()) fail(ErrorKind::Usage, "--mask-class needs --mask");
+    SourceOptions o;
+    o.threads = g.threads;
+    o.max_pixels = g.max_pixels;
+    o.mask_path = g.mask;
+    o.mask_class = g.mask_class;
+    o.stop = &g_stop;
+    o.log = [](const std::string& msg) { spdlog::info("{}", msg); };
+    return o;
+}
+
 }  // namespace vn::app

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/backend.hpp"
+#include "io/source_estimate.hpp"
 
 namespace vn::app {
 
@@ -45,5 +46,9 @@ void check_stop();
 std::unique_ptr<Backend> make_backend(const GlobalOptions& g);
 
 EstimateParams estimate_params(const GlobalOptions& g);
+
+// Reading inputs for estimation under the global options, logged, stopped by the stop flag.
+// Throws Error(Usage) for --mask with other than one input, or --mask-class without --mask.
+SourceOptions source_options(const GlobalOptions& g, std::size_t inputs);
 
 }  // namespace vn::app
