@@ -13,6 +13,8 @@
 namespace vn::app {
 namespace {
 
+constexpr double kPixelsPerMegapixel = 1e6;
+
 // The pipeline's messages name the slide themselves.
 SlideCallbacks log_callbacks() {
     SlideCallbacks cb;
@@ -97,7 +99,7 @@ InputResult apply_slide(const InputPlan& p, const ApplyOptions& o, const GlobalO
         so.callbacks = log_callbacks();
         so.callbacks.progress = [&](const SlideProgress& sp) {
             if (!live) live = std::make_unique<Progress>(p.input, sp.tiles_total, "tiles",
-                                                         static_cast<double>(so.tile_size) * so.tile_size / 1e6);
+                                                         static_cast<double>(so.tile_size) * so.tile_size / kPixelsPerMegapixel);
             live->update(sp.tiles_done);
         };
         SlideResult r = normalize_slide(p.input, p.output, source, target, backend, so);

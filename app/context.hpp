@@ -11,6 +11,10 @@
 
 namespace vn::app {
 
+// Tissue pixels sampled for a stain estimate: the bounds of --sample-size.
+constexpr std::size_t kMinSampleSize = 1000;
+constexpr std::size_t kMaxSampleSize = 100000000;
+
 struct GlobalOptions {
     int verbosity = 0;                    // -1 quiet, 0 info, 1 debug
     int threads = 0;                      // set by resolve_threads: --threads, SLURM_CPUS_PER_TASK or the usable CPUs

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -178,6 +179,11 @@ OutArray owning_array(std::unique_ptr<std::uint8_t[]> buf, const std::vector<std
 
 // ---- backends ----------------------------------------------------------------------------------
 
+// Room for the CUDA module's reason why it cannot serve (cuda/plugin.hpp).
+constexpr std::size_t kReasonBytes = 512;
+// Slide output tiles from Python: a multiple of app::kTileSizeMultiple up to this.
+constexpr int kMaxSlideTileSize = 4096;
+
 // "cpu", "cuda", "cuda:N[,M...]", "cuda:all" or "auto", as the CLI's --device; the ids of
 // cuda:N[,M...] (empty for the others).
 std::vector<int> parse_device(const std::string& d) {
@@ -204,7 +210,7 @@ std::unique_ptr<Backend> make_backend(const std::string& d, int threads) {
     // The CLI's loader (app/cuda_plugin.cpp): the module's ABI and struct layouts checked, its
     // exceptions turned into vn::Error with their kinds.
     const app::CudaPlugin* plugin = app::load_cuda_plugin(&why);
-    char reason[512] = "";
+    char reason[kReasonBytes] = "";
     const int count = plugin ? plugin->device_count(reason, sizeof reason) : 0;
     if (plugin && count == 0) why = reason;
     if (d == "auto" && count == 0) return make_cpu_backend(threads);
@@ -238,7 +244,7 @@ EstimateParams params_from_json(const std::string& text) {
         return x;
     };
     if (auto v = num("seed", 0, 1.8446744073709552e19)) p.seed = j.at("seed").get<std::uint64_t>();
-    if (auto v = num("sample_size", 1000, 100000000)) p.sample_size = static_cast<std::size_t>(*v);
+    if (auto v = num("sample_size", app::kMinSampleSize, app::kMaxSampleSize)) p.sample_size = static_cast<std::size_t>(*v);
     if (auto v = num("lambda", 0, 10)) p.lambda = *v;
     if (auto v = num("lambda_concentration", 0, 10)) p.lambda_conc = *v;
     if (auto v = num("percentile", 0, 100)) p.percentile = *v;
@@ -300,7 +306,7 @@ std::vector<Source> sources_from(const nb::list& items) {
     return out;
 }
 
-// The CLI's estimate_from_sources (app/sources.cpp) over files and arrays: one slide alone
+// The CLI's estimate_from_sources (io/source_estimate.cpp) over files and arrays: one slide alone
 // gets the slide estimate; otherwise images are decoded whole, slides sampled, all pooled.
 // `fit`: the model is a target (the CLI's `fit` wording and provenance), else a source model
 // (`estimate`).
@@ -491,7 +497,8 @@ std::pair<OutArray, std::string> read_image_py(const std::string& path) {
 void write_image_py(const std::string& path, const AnyArray& a, int quality) {
     check_pixels(a, 3, "image");
     const Layout l = layout_of(a, 0);
-    if (quality < 1 || quality > 100) fail(ErrorKind::Usage, "quality: expected 1..100, got " + std::to_string(quality));
+    if (quality < 1 || quality > app::kMaxJpegQuality)
+        fail(ErrorKind::Usage, "quality: expected 1..100, got " + std::to_string(quality));
     nb::gil_scoped_release release;
     const Pixels p = to_rgb(l);
     WriteOptions wo;
@@ -529,13 +536,13 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
     ao.slide_format = get_string(o, "format", "");
     if (!ao.slide_format.empty() && ao.slide_format != "svs" && ao.slide_format != "tiff" && ao.slide_format != "ome")
         fail(ErrorKind::Usage, "format: expected svs, tiff or ome, got '" + ao.slide_format + "'");
-    ao.compression = get_string(o, "compression", "jpeg");
+    ao.compression = get_string(o, "compression", ao.compression);
     (void)parse_compression(ao.compression);  // Error(Usage) for unknown ones
-    ao.tile_size = o.value("tile_size", 256);
-    if (ao.tile_size < 16 || ao.tile_size > 4096 || ao.tile_size % 16 != 0)
+    ao.tile_size = o.value("tile_size", ao.tile_size);
+    if (ao.tile_size < app::kTileSizeMultiple || ao.tile_size > kMaxSlideTileSize || ao.tile_size % app::kTileSizeMultiple != 0)
         fail(ErrorKind::Usage, "tile_size must be a multiple of 16 between 16 and 4096");
-    ao.quality = o.value("quality", 90);
-    if (ao.quality < 1 || ao.quality > 100) fail(ErrorKind::Usage, "quality: expected 1..100");
+    ao.quality = o.value("quality", app::kDefaultJpegQuality);
+    if (ao.quality < 1 || ao.quality > app::kMaxJpegQuality) fail(ErrorKind::Usage, "quality: expected 1..100");
     ao.bigtiff = o.value("bigtiff", false);
     ao.keep_associated = o.value("keep_associated", false);
     ao.continue_on_failed_estimate = o.value("continue_on_failed_estimate", false);
@@ -580,8 +587,8 @@ std::string apply_tiles_py(const std::vector<std::string>& inputs, const std::st
     const EstimateParams params = params_from_json(o.contains("params") ? o["params"].dump() : "");
     TileBatchOptions to;
     to.threads = threads;
-    to.jpeg_quality = o.value("quality", 90);
-    if (to.jpeg_quality < 1 || to.jpeg_quality > 100) fail(ErrorKind::Usage, "quality: expected 1..100");
+    to.jpeg_quality = o.value("quality", app::kDefaultJpegQuality);
+    if (to.jpeg_quality < 1 || to.jpeg_quality > app::kMaxJpegQuality) fail(ErrorKind::Usage, "quality: expected 1..100");
     app::ApplyOptions ao;
     ao.inputs = inputs;
     ao.output = outdir + "/";  // directory mode, as -o DIR/
@@ -628,14 +635,11 @@ NB_MODULE(_core, m) {
           nb::arg("text"), nb::arg("what"));
     m.def("model_load", [](const std::string& path) {
         (void)load_model(path);  // the CLI's checks and messages
-        std::FILE* f = std::fopen(path.c_str(), "rb");
-        if (!f) fail(ErrorKind::Input, path + ": cannot open model file");
-        std::string text;
-        char buf[65536];
-        std::size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-        std::fclose(f);
-        return text;
+        std::ifstream in(path, std::ios::binary);
+        if (!in) fail(ErrorKind::Input, path + ": cannot open model file");
+        std::ostringstream text;
+        text << in.rdbuf();
+        return text.str();
     });
     m.def("write_file", [](const std::string& path, const std::string& text) {
         write_file_atomic(path, text.data(), text.size());
