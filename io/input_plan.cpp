@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "io/image_io.hpp"
 #include "io/slide_pipeline.hpp"
 
 namespace vn {

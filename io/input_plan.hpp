@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "io/image_io.hpp"
 
 namespace vn {
 
@@ -22,6 +23,6 @@ void check_output_is_not_input(const std::string& input, const std::string& outp
 
 // True when the planned output exists and reads back completely (a tile image decodes under
 // `max_pixels`; a slide opens and its last pixel reads).
-bool output_is_complete(const InputPlan& plan, std::uint64_t max_pixels);
+bool output_is_complete(const InputPlan& plan, std::uint64_t max_pixels = ReadOptions{}.max_pixels);
 
 }  // namespace vn
