@@ -1,7 +1,6 @@
 #include "app/apply_plan.hpp"
 
 #include <dirent.h>
-#include <limits.h>
 #include <sys/stat.h>
 
 #include <cctype>
@@ -12,8 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "app/exit_codes.hpp"
-#include "app/sources.hpp"
+#include "io/atomic_file.hpp"
 #include "core/error.hpp"
 #include "io/image_io.hpp"
 #include "io/model_file.hpp"
@@ -23,11 +21,6 @@
 
 namespace vn::app {
 namespace {
-
-std::string real_path(const std::string& p) {
-    char buf[PATH_MAX];
-    return ::realpath(p.c_str(), buf) ? std::string(buf) : std::string();
-}
 
 // Vendor slide formats (TIFF-based .tif/.tiff may be tiles or slides, so they are not listed).
 bool is_slide_extension(const std::string& ext) {
@@ -80,6 +73,27 @@ bool is_dicom_folder(const std::string& dir) {
     return found;
 }
 
+// Whether `in` is a slide (else a tile image); Error(Input) for an input that is neither.
+bool check_input(const std::string& in) {
+    struct stat st {};
+    if (::stat(in.c_str(), &st) != 0) {
+        // Worded like the image reader's messages: "no such file", "permission denied".
+        std::string why = errno == ENOENT ? "no such file" : std::strerror(errno);
+        if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+        fail(ErrorKind::Input, in + ": " + why);
+    }
+    if (S_ISDIR(st.st_mode))
+        fail(ErrorKind::Input, is_dicom_folder(in) ? in + ": a DICOM folder, which is not a slide format " + openslide_formats()
+                                                   : in + ": is a directory (give the files, e.g. " + in + "/*.png)");
+    const std::string ext = lower_extension(in);
+    if (const std::string fmt = unsupported_slide_format(ext); !fmt.empty())
+        fail(ErrorKind::Input, in + ": " + fmt + " is not a slide format " + openslide_formats());
+    const bool slide = is_slide(in);
+    if (!slide && is_slide_extension(ext))
+        fail(ErrorKind::Input, in + ": not a slide that OpenSlide can read (unknown format, truncated or corrupt)");
+    return slide;
+}
+
 }  // namespace
 
 std::string slide_layout(const ApplyOptions& o, const std::string& output) {
@@ -121,26 +135,10 @@ std::vector<InputPlan> plan_outputs(const ApplyOptions& o) {
     for (const std::string& in : o.inputs) {
         InputPlan p;
         p.input = in;
-        struct stat st {};
-        if (::stat(in.c_str(), &st) != 0) {
-            // Worded like the image reader's messages: "no such file", "permission denied".
-            std::string why = errno == ENOENT ? "no such file" : std::strerror(errno);
-            if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
-            p.error = in + ": " + why;
-            p.error_code = kExitInput;
-        } else if (S_ISDIR(st.st_mode)) {
-            p.error = is_dicom_folder(in) ? in + ": a DICOM folder, which is not a slide format " + openslide_formats()
-                                          : in + ": is a directory (give the files, e.g. " + in + "/*.png)";
-            p.error_code = kExitInput;
-        } else if (const std::string fmt = unsupported_slide_format(lower_extension(in)); !fmt.empty()) {
-            p.error = in + ": " + fmt + " is not a slide format " + openslide_formats();
-            p.error_code = kExitInput;
-        } else {
-            p.is_slide = is_slide(in);
-            if (!p.is_slide && is_slide_extension(lower_extension(in))) {
-                p.error = in + ": not a slide that OpenSlide can read (unknown format, truncated or corrupt)";
-                p.error_code = kExitInput;
-            }
+        try {
+            p.is_slide = check_input(in);
+        } catch (const Error& e) {
+            p.error = e;
         }
         std::string ext = lower_extension(in);
         if (dir_mode) {
@@ -154,16 +152,17 @@ std::vector<InputPlan> plan_outputs(const ApplyOptions& o) {
             p.output = out_dir + "/" + file_stem(in) + "." + ext;
         } else {
             p.output = o.output;
-            if (!p.is_slide && p.error.empty() && !is_tile_extension(lower_extension(p.output)))
+            if (!p.is_slide && !p.error && !is_tile_extension(lower_extension(p.output)))
                 fail(ErrorKind::Usage, p.output + ": unknown output format (use .png, .jpg or .tif)");
         }
         const auto [it, fresh] = claimed.emplace(p.output, in);
         if (!fresh) fail(ErrorKind::Usage, "inputs " + it->second + " and " + in + " would both write " + p.output);
-        if (p.error.empty()) {
-            const std::string ri = real_path(in), ro = real_path(p.output);
-            if (!ri.empty() && ri == ro) {
-                p.error = p.output + ": output would overwrite its input; choose another output";
-                p.error_code = kExitOutput;
+        if (!p.error) {
+            try {
+                check_output_is_not_input(in, p.output);
+                resolve_output(p.output);  // never replace a device, FIFO or directory
+            } catch (const Error& e) {
+                p.error = e;
             }
         }
         plans.push_back(std::move(p));
@@ -171,17 +170,16 @@ std::vector<InputPlan> plan_outputs(const ApplyOptions& o) {
     return plans;
 }
 
-bool output_is_complete(const InputPlan& p, const GlobalOptions& g) {
-    if (!file_exists(p.output)) return false;
-    try {
-        if (p.is_slide) return slide_output_is_complete(p.output);
-        ReadOptions ro;
-        ro.max_pixels = g.max_pixels;
-        read_image(p.output, nullptr, ro);
-        return true;
-    } catch (const Error&) {
-        return false;
-    }
+void check_inputs(const ApplyOptions& o, const GlobalOptions& g, const ApplyInputs& in, bool fixed_source) {
+    if (o.no_normalize && !in.tiles.empty()) fail(ErrorKind::Usage, "--no-normalize applies to whole slides only");
+    for (const InputPlan& p : in.slides)
+        if (o.keep_associated && slide_layout(o, p.output) == "tiff")
+            fail(ErrorKind::Usage, "--keep-associated: the tiff layout (a page pyramid) has no place for label and "
+                                   "macro images; use --format svs or ome");
+    if (!g.mask.empty() && (fixed_source || !in.tiles.empty() || in.slides.size() != 1))
+        fail(ErrorKind::Usage, "--mask restricts the source estimate of one slide: for tiles, run `vahanorm estimate "
+                               "--mask` and pass the model with --source-model");
+    if (!g.mask_class.empty() && g.mask.empty()) fail(ErrorKind::Usage, "--mask-class needs --mask");
 }
 
 }  // namespace vn::app

@@ -1,140 +1,66 @@
-// One whole slide through `apply`: its own model (or a given one), then the streaming pipeline.
+// One whole slide through `apply` (io/slide_apply.hpp), with the command's options, its log and
+// a progress line.
 #include <spdlog/spdlog.h>
 
-#include <chrono>
+#include <memory>
 
 #include "app/apply_plan.hpp"
-#include "app/exit_codes.hpp"
 #include "app/progress.hpp"
-#include "app/report.hpp"
 #include "core/error.hpp"
-#include "io/atomic_file.hpp"
-#include "io/sha256.hpp"
-#include "io/slide_pipeline.hpp"
+#include "io/slide_apply.hpp"
 
 namespace vn::app {
 namespace {
 
-// The pipeline's messages name the slide themselves.
-SlideCallbacks log_callbacks() {
-    SlideCallbacks cb;
-    cb.log = [](const std::string& msg) { spdlog::info("{}", msg); };
-    return cb;
+constexpr double kPixelsPerMegapixel = 1e6;
+
+SlideApplyOptions slide_apply_options(const InputPlan& p, const ApplyOptions& o, const GlobalOptions& g) {
+    SlideApplyOptions so;
+    so.slide.format = parse_slide_format(slide_layout(o, p.output));
+    so.slide.compression = parse_compression(o.compression);
+    so.slide.tile_size = o.tile_size;
+    so.slide.quality = o.quality;
+    so.slide.bigtiff = o.bigtiff ? BigTiffMode::Always : BigTiffMode::Auto;
+    so.slide.keep_associated = o.keep_associated;
+    so.slide.threads = g.threads;
+    so.slide.stop = &stop_flag();
+    so.slide.qc_dir = o.qc_dir;
+    // The pipeline's messages name the slide themselves.
+    so.slide.callbacks.log = [](const std::string& msg) { spdlog::info("{}", msg); };
+    so.warn = [](const std::string& msg) { spdlog::warn("{}", msg); };
+    so.params = estimate_params(g);
+    so.mask_path = g.mask;
+    so.mask_class = g.mask_class;
+    so.skip_existing = o.skip_existing;
+    so.no_normalize = o.no_normalize;
+    so.continue_on_failed_estimate = o.continue_on_failed_estimate;
+    return so;
 }
 
 }  // namespace
 
-nlohmann::json apply_slide(const InputPlan& p, const ApplyOptions& o, const GlobalOptions& g, Backend& backend,
-                           const StainModel& target, const std::optional<StainModel>& fixed_source) {
-    nlohmann::json rec = {{"input", p.input}, {"output", p.output}, {"kind", "slide"}};
+InputResult apply_slide(const InputPlan& p, const ApplyOptions& o, const GlobalOptions& g, Backend& backend,
+                        const StainModel& target, const std::optional<StainModel>& fixed_source) {
+    InputResult res;
     try {
-        // Lock first, then decide: a complete output is skipped, anything else redone.
-        const OutputLock lock(p.output);
-        if (o.skip_existing && output_is_complete(p, g)) {
-            spdlog::info("{}: skipped, {} exists and is complete", p.input, p.output);
-            rec["status"] = "skipped";
-            return rec;
-        }
-        SlideOptions so;
-        so.format = parse_slide_format(slide_layout(o, p.output));
-        so.compression = parse_compression(o.compression);
-        so.tile_size = o.tile_size;
-        so.quality = o.quality;
-        so.bigtiff = o.bigtiff ? BigTiffMode::Always : BigTiffMode::Auto;
-        so.keep_associated = o.keep_associated;
-        so.threads = g.threads;
-        so.stop = &stop_flag();
-        if (!o.qc_dir.empty()) {
-            make_directories(o.qc_dir);
-            so.qc_dir = o.qc_dir;
-        }
-
-        StainModel source = target;
-        double tissue_fraction = -1;
-        double estimate_seconds = 0;
-        // The slide's own model records the file's SHA-256: hashed on its own thread while the
-        // slide is estimated and streamed, and read when the output is written.
-        std::unique_ptr<BackgroundSha256> hash;
-        if (o.no_normalize) {
-            so.transform = false;
-            spdlog::info("{}: --no-normalize: re-encoding without a stain model", p.input);
-        } else if (fixed_source) {
-            source = *fixed_source;
-        } else {
-            hash = std::make_unique<BackgroundSha256>(p.input);
-            SlideEstimateOptions eo;
-            eo.hash_source = false;
-            eo.threads = g.threads;
-            eo.stop = &stop_flag();
-            eo.callbacks = log_callbacks();
-            eo.mask_path = g.mask;
-            eo.mask_class = g.mask_class;
-            SlideEstimateInfo info;
-            const auto t0 = std::chrono::steady_clock::now();
-            try {
-                source = estimate_slide(p.input, backend, estimate_params(g), eo, &info);
-                estimate_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                tissue_fraction = info.tissue_fraction;
-                so.qc_regions = info.regions;
-                spdlog::info("{}: slide model from {} regions: stain angle {:.1f} deg, max [{:.4f} {:.4f}]", p.input,
-                             info.regions.size(), stain_angle_deg(source), source.max_conc[0], source.max_conc[1]);
-            } catch (const Error& e) {
-                if (e.kind() != ErrorKind::Data || !o.continue_on_failed_estimate) throw;
-                so.transform = false;
-                rec["warnings"] = {std::string("no stain estimate, copied unchanged: ") + e.what()};
-                spdlog::warn("{}: no stain estimate, copying it unchanged (--continue-on-failed-estimate): {}", p.input,
-                             e.what());
-            }
-        }
-        if (so.transform) {
-            std::vector<std::string> warnings;
-            rec["source_model"] = model_json(source);
-            rec["qc"] = qc_flags(source, target, tissue_fraction, &warnings);
-            for (const auto& w : warnings) spdlog::warn("{}: {}", p.input, w);
-            if (!warnings.empty()) rec["warnings"] = warnings;
-        }
-
+        if (!o.qc_dir.empty()) make_directories(o.qc_dir);
+        SlideApplyOptions so = slide_apply_options(p, o, g);
         std::unique_ptr<Progress> live;
-        so.callbacks = log_callbacks();
-        so.callbacks.progress = [&](const SlideProgress& sp) {
+        so.slide.callbacks.progress = [&](const SlideProgress& sp) {
             if (!live) live = std::make_unique<Progress>(p.input, sp.tiles_total, "tiles",
-                                                         static_cast<double>(so.tile_size) * so.tile_size / 1e6);
+                                                         static_cast<double>(o.tile_size) * o.tile_size / kPixelsPerMegapixel);
             live->update(sp.tiles_done);
         };
-        const SlideResult r = normalize_slide(p.input, p.output, source, target, backend, so);
+        res = apply_slide_file(p, backend, target, fixed_source, so);
         if (live) live->finish();
-        if (hash && so.transform) {
-            source.source_sha256 = hash->get();
-            rec["source_model"]["source"] = {
-                {"path", p.input}, {"sha256", source.source_sha256}, {"sha256_of", "file bytes"}};
-        }
-        for (const auto& w : r.warnings) spdlog::warn("{}: {}", p.input, w);
-
-        // null, not 0, when the slide does not say.
-        const nlohmann::json mpp = r.mpp_x > 0 ? nlohmann::json{r.mpp_x, r.mpp_y} : nlohmann::json(nullptr);
-        const nlohmann::json objective_power = r.objective_power > 0 ? nlohmann::json(r.objective_power) : nlohmann::json(nullptr);
-        nlohmann::json levels = nlohmann::json::array();
-        for (const auto& l : r.levels) levels.push_back({l.width, l.height});
-        rec["status"] = "ok";
-        rec["slide"] = {{"vendor", r.vendor},   {"reader", r.reader},       {"size", {r.width, r.height}},
-                        {"levels", levels},     {"tile_size", r.tile_size}, {"tiles", r.tiles},
-                        {"bigtiff", r.bigtiff}, {"mpp", mpp},           {"objective_power", objective_power},
-                        {"output_bytes", r.output_bytes}};
-        rec["timings_s"] = {{"read", r.seconds.read},     {"normalize", r.seconds.normalize},
-                            {"encode", r.seconds.encode}, {"write", r.seconds.write},
-                            {"wall", r.wall_seconds},     {"estimate", estimate_seconds}};
-        rec["mpx_per_second"] = r.mpx_per_second;
-        if (!r.qc_files.empty()) rec["qc_files"] = r.qc_files;
-        if (tissue_fraction < 0 && rec.contains("qc")) rec["qc"]["tissue_fraction"] = r.tissue_fraction;
-        // The pipeline's own "IN -> OUT" line has said how it went.
     } catch (const Error& e) {
         if (e.kind() == ErrorKind::Interrupted) throw;
-        spdlog::error("{}", e.what());
-        rec["status"] = "failed";
-        rec["message"] = e.what();
-        rec["exit_code"] = exit_code_for(e.kind());
+        res = failed_result(p.input, p.output, e);
+        res.is_slide = true;
     }
-    return rec;
+    // The pipeline's own "IN -> OUT" line has said how it went.
+    if (res.failed()) spdlog::error("{}", res.message);
+    return res;
 }
 
 }  // namespace vn::app

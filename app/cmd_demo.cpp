@@ -5,7 +5,6 @@
 
 #include "app/commands.hpp"
 #include "app/exit_codes.hpp"
-#include "app/sources.hpp"
 #include "core/error.hpp"
 #include "core/synthetic.hpp"
 #include "core/transform.hpp"
@@ -14,6 +13,10 @@
 
 namespace vn::app {
 namespace {
+
+// The side of the generated images: --size.
+constexpr int kMinDemoSize = 64;
+constexpr int kMaxDemoSize = 8192;
 
 // Side by side with a white gutter: source | normalized | reference.
 RgbImage montage(const std::vector<const RgbImage*>& images) {
@@ -41,7 +44,7 @@ RgbImage montage(const std::vector<const RgbImage*>& images) {
 void add_demo(CLI::App& app, DemoOptions& o) {
     app.add_option("-o,--output", o.output, "Directory for the demo's images and models")->capture_default_str();
     app.add_option("--size", o.size, "Width and height of the generated images")
-        ->check(CLI::Range(64, 8192))
+        ->check(CLI::Range(kMinDemoSize, kMaxDemoSize))
         ->capture_default_str();
 }
 

@@ -6,7 +6,7 @@
 #include "app/commands.hpp"
 #include "app/exit_codes.hpp"
 #include "app/report.hpp"
-#include "app/sources.hpp"
+#include "io/source_estimate.hpp"
 #include "core/model.hpp"
 #include "io/atomic_file.hpp"
 #include "io/model_file.hpp"
@@ -28,7 +28,7 @@ int run_estimate(const GlobalOptions& g, const EstimateOptions& o) {
     auto backend = make_backend(g);
     Report report("estimate", backend->name());
     const auto t0 = std::chrono::steady_clock::now();
-    StainModel m = estimate_from_sources({o.input}, *backend, estimate_params(g), g);
+    StainModel m = estimate_from_sources({o.input}, *backend, estimate_params(g), source_options(g, 1));
     m.source_path = o.input;
     if (m.source_sha256.empty()) m.source_sha256 = sha256_file(o.input);  // a slide's estimate hashes it already
     if (to_stdout)
@@ -40,7 +40,7 @@ int run_estimate(const GlobalOptions& g, const EstimateOptions& o) {
                  "left out, {:.2f} s)",
                  to_stdout ? "the model to standard output" : o.output, stain_angle_deg(m), m.max_conc[0],
                  m.max_conc[1], m.tissue_pixels, m.artefact_pixels, secs);
-    report.add({{"input", o.input}, {"output", o.output}, {"status", "ok"}, {"model", model_json(m)}, {"seconds", secs}});
+    report.add_model(o.input, o.output, m, secs);
     report.write(g.report, kExitOk);
     return kExitOk;
 }

@@ -6,7 +6,7 @@
 #include "app/commands.hpp"
 #include "app/exit_codes.hpp"
 #include "app/report.hpp"
-#include "app/sources.hpp"
+#include "io/source_estimate.hpp"
 #include "core/error.hpp"
 #include "core/model.hpp"
 #include "io/atomic_file.hpp"
@@ -32,7 +32,7 @@ int run_fit(const GlobalOptions& g, const FitOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
     StainModel m;
     try {
-        m = estimate_from_sources(o.refs, *backend, params, g);
+        m = estimate_from_sources(o.refs, *backend, params, source_options(g, o.refs.size()));
     } catch (const Error& e) {
         if (e.kind() == ErrorKind::Data)
             fail(ErrorKind::Data, std::string(e.what()) + " (cannot fit a target on this reference)");
@@ -55,7 +55,7 @@ int run_fit(const GlobalOptions& g, const FitOptions& o) {
                  to_stdout ? "the model to standard output" : o.output, m.stain[0][0], m.stain[0][1], m.stain[0][2],
                  m.stain[1][0], m.stain[1][1], m.stain[1][2], m.max_conc[0], m.max_conc[1], m.tissue_pixels,
                  m.artefact_pixels, secs);
-    report.add({{"input", paths}, {"output", o.output}, {"status", "ok"}, {"model", model_json(m)}, {"seconds", secs}});
+    report.add_model(paths, o.output, m, secs);
     report.write(g.report, kExitOk);
     return kExitOk;
 }

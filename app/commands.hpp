@@ -24,6 +24,12 @@ struct EstimateOptions {
 void add_estimate(CLI::App& app, EstimateOptions& o);
 int run_estimate(const GlobalOptions& g, const EstimateOptions& o);
 
+// Slide output tiles: a multiple of kTileSizeMultiple pixels, at most kMaxTileSize (memory stays bounded).
+constexpr int kTileSizeMultiple = 16;
+constexpr int kMaxTileSize = 1024;
+constexpr int kDefaultJpegQuality = 90;
+constexpr int kMaxJpegQuality = 100;
+
 struct ApplyOptions {
     std::vector<std::string> inputs;
     std::string output;
@@ -31,7 +37,7 @@ struct ApplyOptions {
     std::string source_model;
     bool pooled = false;
     bool skip_existing = false;
-    int quality = 90;
+    int quality = kDefaultJpegQuality;
     std::string out_format;  // tiles in directory mode: png|jpg|tif (default: as the input)
     // Whole slides
     std::string slide_format;  // svs|tiff|ome; empty: ome for an output named *.ome.tif(f), else svs

@@ -21,6 +21,14 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
+// A count of threads or CPUs has at most this many digits (it fits an int).
+constexpr std::size_t kMaxCountDigits = 9;
+// The CPU mask is grown from kMinCpuMask CPUs up to kMaxCpuMask.
+constexpr int kMinCpuMask = 1024;
+constexpr int kMaxCpuMask = 1 << 20;
+// Room for the CUDA module's reason why it cannot serve (cuda/plugin.hpp).
+constexpr std::size_t kReasonBytes = 512;
+
 extern "C" void on_stop_signal(int sig) {
     g_stop.store(true);
     // A second signal ends the process the default way.
@@ -41,7 +49,7 @@ std::vector<int> parse_device_list(const std::string& list) {
 
 // A whole number written in decimal digits only (no sign, exponent or spaces), or -1.
 long long parse_count(const std::string& text) {
-    if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) return -1;
+    if (text.empty() || text.size() > kMaxCountDigits || text.find_first_not_of("0123456789") != std::string::npos) return -1;
     return std::stoll(text);
 }
 
@@ -50,7 +58,7 @@ long long parse_count(const std::string& text) {
 int usable_cpus() {
     // The CPUs this process may run on (taskset, cgroup cpusets, SLURM's binding); the mask is
     // grown for machines with more than 1024 CPUs.
-    for (int n = 1024; n <= (1 << 20); n *= 2) {
+    for (int n = kMinCpuMask; n <= kMaxCpuMask; n *= 2) {
         cpu_set_t* set = CPU_ALLOC(n);
         if (!set) break;
         const std::size_t size = CPU_ALLOC_SIZE(n);
@@ -143,7 +151,7 @@ std::unique_ptr<Backend> make_backend(const GlobalOptions& g) {
         if (d.rfind("cuda:", 0) == 0 && d != "cuda:all") ids = parse_device_list(d.substr(5));
         std::string why;
         const CudaPlugin* plugin = load_cuda_plugin(&why);
-        char reason[512] = "";
+        char reason[kReasonBytes] = "";
         const int count = plugin ? plugin->device_count(reason, sizeof reason) : 0;
         if (plugin && count == 0) why = reason;
         if (d == "auto" && count == 0) {
@@ -174,6 +182,21 @@ EstimateParams estimate_params(const GlobalOptions& g) {
     p.seed = g.seed;
     p.exclude_artefacts = g.exclude_ink;
     return p;
+}
+
+SourceOptions source_options(const GlobalOptions& g, std::size_t inputs) {
+    if (!g.mask.empty() && inputs != 1)
+        fail(ErrorKind::Usage,
+             "--mask restricts the estimate of one image or slide, not of " + std::to_string(inputs) + " inputs");
+    if (!g.mask_class.empty() && g.mask.empty()) fail(ErrorKind::Usage, "--mask-class needs --mask");
+    SourceOptions o;
+    o.threads = g.threads;
+    o.max_pixels = g.max_pixels;
+    o.mask_path = g.mask;
+    o.mask_class = g.mask_class;
+    o.stop = &g_stop;
+    o.log = [](const std::string& msg) { spdlog::info("{}", msg); };
+    return o;
 }
 
 }  // namespace vn::app

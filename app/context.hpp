@@ -7,8 +7,13 @@
 #include <string>
 
 #include "core/backend.hpp"
+#include "io/source_estimate.hpp"
 
 namespace vn::app {
+
+// Tissue pixels sampled for a stain estimate: the bounds of --sample-size.
+constexpr std::size_t kMinSampleSize = 1000;
+constexpr std::size_t kMaxSampleSize = 100000000;
 
 struct GlobalOptions {
     int verbosity = 0;                    // -1 quiet, 0 info, 1 debug
@@ -45,5 +50,9 @@ void check_stop();
 std::unique_ptr<Backend> make_backend(const GlobalOptions& g);
 
 EstimateParams estimate_params(const GlobalOptions& g);
+
+// Reading inputs for estimation under the global options, logged, stopped by the stop flag.
+// Throws Error(Usage) for --mask with other than one input, or --mask-class without --mask.
+SourceOptions source_options(const GlobalOptions& g, std::size_t inputs);
 
 }  // namespace vn::app

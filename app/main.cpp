@@ -38,7 +38,7 @@ int run(int argc, char** argv) {
     app.add_option("--report", g.report, "Write a JSON report of the run (per input: model, QC flags, timings, status)");
     app.add_option("--max-pixels", g.max_pixels, "Refuse images with more pixels than this (tiles)")->capture_default_str();
     app.add_option("--sample-size", g.sample_size, "Tissue pixels sampled for stain estimation")
-        ->check(CLI::Range(std::size_t{1000}, std::size_t{100000000}))
+        ->check(CLI::Range(kMinSampleSize, kMaxSampleSize))
         ->capture_default_str();
     app.add_option("--seed", g.seed, "Seed of the tissue-pixel sample")->capture_default_str();
     app.add_flag("--exclude-ink,!--no-exclude-ink", g.exclude_ink,

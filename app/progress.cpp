@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 
 #include <atomic>
@@ -13,6 +14,13 @@
 
 namespace vn::app {
 namespace {
+
+// Seconds between progress updates: a live line on a terminal, a log line otherwise.
+constexpr double kTerminalInterval = 0.2;
+constexpr double kLogInterval = 10.0;
+constexpr double kSecondsPerMinute = 60, kSecondsPerHour = 3600;
+// Shorter times than these are given in seconds, then minutes and seconds, then hours.
+constexpr double kSecondsUpTo = 90, kMinutesUpTo = 90 * kSecondsPerMinute;
 
 // A progress line is on the terminal (no newline after it yet).
 std::atomic<bool> g_live_line{false};
@@ -49,12 +57,13 @@ void unwrap_sinks() {
 
 std::string format_seconds(double s) {
     char buf[32];
-    if (s < 90)
+    if (s < kSecondsUpTo)
         std::snprintf(buf, sizeof buf, "%.0fs", s);
-    else if (s < 5400)
-        std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", s / 60 - 0.5, static_cast<double>(static_cast<long>(s) % 60));
+    else if (s < kMinutesUpTo)
+        std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", s / kSecondsPerMinute - 0.5,
+                      std::fmod(std::floor(s), kSecondsPerMinute));
     else
-        std::snprintf(buf, sizeof buf, "%.1fh", s / 3600);
+        std::snprintf(buf, sizeof buf, "%.1fh", s / kSecondsPerHour);
     return buf;
 }
 
@@ -79,7 +88,7 @@ void Progress::update(std::uint64_t done) {
     if (total_ <= 1) return;  // one item: its own log lines say enough
     const auto now = std::chrono::steady_clock::now();
     const double since_last = std::chrono::duration<double>(now - last_).count();
-    if (since_last < (tty_ ? 0.2 : 10.0) && done < total_) return;
+    if (since_last < (tty_ ? kTerminalInterval : kLogInterval) && done < total_) return;
     last_ = now;
     const double elapsed = std::chrono::duration<double>(now - start_).count();
     const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;

@@ -25,6 +25,7 @@
 #include "core/thread_pool.hpp"
 #include "io/image_io.hpp"
 #include "io/libtiff.hpp"
+#include "io/input_plan.hpp"
 #include "io/paths.hpp"
 #include "io/pyramid.hpp"
 #include "io/pyramid_writer.hpp"
@@ -99,11 +100,6 @@ std::uint64_t splitmix64(std::uint64_t x) {
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return x ^ (x >> 31);
-}
-
-std::string real_path(const std::string& p) {
-    char buf[PATH_MAX];
-    return ::realpath(p.c_str(), buf) ? std::string(buf) : std::string();
 }
 
 void make_dirs(const std::string& dir) {
@@ -611,10 +607,7 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
                             const StainModel& target, Backend& backend, const SlideOptions& opt) {
     const SlideCallbacks& cb = opt.callbacks;
     if (opt.tile_size < 16 || opt.tile_size % 16 != 0) fail(ErrorKind::Usage, "tile size must be a multiple of 16");
-    {
-        const std::string ri = real_path(in), ro = real_path(out);
-        if (!ri.empty() && ri == ro) fail(ErrorKind::Usage, out + ": the output would overwrite the input");
-    }
+    check_output_is_not_input(in, out);
     if (!compression_available(opt.compression))
         fail(ErrorKind::Usage, std::string("compression ") + compression_name(opt.compression) +
                                    " is not supported by this libtiff");
@@ -660,12 +653,6 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
         validate(source, in + ": source model");
         validate(target, "target model");
         plan = make_plan(source, target);
-        for (int k = 0; k < 2; ++k) {
-            const double r = target.max_conc[static_cast<std::size_t>(k)] / source.max_conc[static_cast<std::size_t>(k)];
-            if (!(r >= 0.25 && r <= 4.0))
-                res.warnings.push_back(std::string(k == 0 ? "hematoxylin" : "eosin") + " scale ratio " + fmt(r, 2) +
-                                       " is far from 1: the source estimate may have failed");
-        }
     }
     if (opt.transform) {
         const std::string earlier = earlier_provenance(slide);

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -34,7 +35,6 @@
 #include "app/commands.hpp"
 #include "app/context.hpp"
 #include "app/cuda_plugin.hpp"
-#include "app/exit_codes.hpp"
 #include "app/report.hpp"
 #include "core/backend.hpp"
 #include "core/error.hpp"
@@ -46,9 +46,11 @@
 #include "io/libtiff.hpp"
 #include "io/model_file.hpp"
 #include "io/paths.hpp"
+#include "io/input_plan.hpp"
 #include "io/sha256.hpp"
 #include "io/slide_pipeline.hpp"
 #include "io/tiff_writer.hpp"
+#include "io/tile_batch.hpp"
 
 namespace nb = nanobind;
 using json = nlohmann::json;
@@ -180,6 +182,11 @@ OutArray owning_array(std::unique_ptr<std::uint8_t[]> buf, const std::vector<std
 
 // ---- backends ----------------------------------------------------------------------------------
 
+// Room for the CUDA module's reason why it cannot serve (cuda/plugin.hpp).
+constexpr std::size_t kReasonBytes = 512;
+// Slide output tiles from Python: a multiple of app::kTileSizeMultiple up to this.
+constexpr int kMaxSlideTileSize = 4096;
+
 // "cpu", "cuda", "cuda:N[,M...]", "cuda:all" or "auto", as the CLI's --device; the ids of
 // cuda:N[,M...] (empty for the others).
 std::vector<int> parse_device(const std::string& d) {
@@ -206,7 +213,7 @@ std::unique_ptr<Backend> make_backend(const std::string& d, int threads) {
     // The CLI's loader (app/cuda_plugin.cpp): the module's ABI and struct layouts checked, its
     // exceptions turned into vn::Error with their kinds.
     const app::CudaPlugin* plugin = app::load_cuda_plugin(&why);
-    char reason[512] = "";
+    char reason[kReasonBytes] = "";
     const int count = plugin ? plugin->device_count(reason, sizeof reason) : 0;
     if (plugin && count == 0) why = reason;
     if (d == "auto" && count == 0) return make_cpu_backend(threads);
@@ -240,7 +247,7 @@ EstimateParams params_from_json(const std::string& text) {
         return x;
     };
     if (auto v = num("seed", 0, 1.8446744073709552e19)) p.seed = j.at("seed").get<std::uint64_t>();
-    if (auto v = num("sample_size", 1000, 100000000)) p.sample_size = static_cast<std::size_t>(*v);
+    if (auto v = num("sample_size", app::kMinSampleSize, app::kMaxSampleSize)) p.sample_size = static_cast<std::size_t>(*v);
     if (auto v = num("lambda", 0, 10)) p.lambda = *v;
     if (auto v = num("lambda_concentration", 0, 10)) p.lambda_conc = *v;
     if (auto v = num("percentile", 0, 100)) p.percentile = *v;
@@ -254,25 +261,24 @@ EstimateParams params_from_json(const std::string& text) {
 
 // ---- models ------------------------------------------------------------------------------------
 
+// A model from its numbers and provenance, read by the model file's own reader (core/model.cpp,
+// model_from_json: its checks and messages); the estimation parameters by params_from_json.
 std::string model_from_parts(const std::vector<std::vector<double>>& stain, const std::vector<double>& max_conc,
                              const std::string& params, const std::string& source) {
-    if (stain.size() != 2 || stain[0].size() != 3 || stain[1].size() != 3)
-        fail(ErrorKind::Data, "model: \"stain_matrix\" must be a 2 x 3 array of numbers");
-    if (max_conc.size() != 2) fail(ErrorKind::Data, "model: \"max_concentrations\" must be an array of two numbers");
-    StainModel m;
-    for (int k = 0; k < 2; ++k)
-        for (int c = 0; c < 3; ++c) m.stain[k][c] = stain[k][c];
-    m.max_conc = {max_conc[0], max_conc[1]};
-    m.params = params_from_json(params);
-    if (!source.empty()) {
-        const json s = json::parse(source);
-        if (s.contains("path") && s["path"].is_string()) m.source_path = s["path"].get<std::string>();
-        if (s.contains("sha256") && s["sha256"].is_string()) m.source_sha256 = s["sha256"].get<std::string>();
-        if (s.contains("tissue_pixels") && s["tissue_pixels"].is_number_unsigned())
-            m.tissue_pixels = s["tissue_pixels"].get<std::uint64_t>();
-        if (s.contains("sampled_pixels") && s["sampled_pixels"].is_number_unsigned())
-            m.sampled_pixels = s["sampled_pixels"].get<std::uint64_t>();
+    // A non-finite number has no JSON spelling (it would read back as null): the model's checks
+    // see the numbers as given first.
+    if (stain.size() == 2 && stain[0].size() == 3 && stain[1].size() == 3 && max_conc.size() == 2) {
+        StainModel given;
+        for (std::size_t k = 0; k < 2; ++k) {
+            for (std::size_t c = 0; c < 3; ++c) given.stain[k][c] = stain[k][c];
+            given.max_conc[k] = max_conc[k];
+        }
+        validate(given, "model");
     }
+    json doc = {{"format", "vahanorm-model"}, {"version", 1}, {"stain_matrix", stain}, {"max_concentrations", max_conc}};
+    if (!source.empty()) doc["source"] = json::parse(source);
+    StainModel m = model_from_json(doc.dump(), "model");
+    m.params = params_from_json(params);
     validate(m, "model");
     return to_json(m);
 }
@@ -303,7 +309,7 @@ std::vector<Source> sources_from(const nb::list& items) {
     return out;
 }
 
-// The CLI's estimate_from_sources (app/sources.cpp) over files and arrays: one slide alone
+// The CLI's estimate_from_sources (io/source_estimate.cpp) over files and arrays: one slide alone
 // gets the slide estimate; otherwise images are decoded whole, slides sampled, all pooled.
 // `fit`: the model is a target (the CLI's `fit` wording and provenance), else a source model
 // (`estimate`).
@@ -494,17 +500,13 @@ std::pair<OutArray, std::string> read_image_py(const std::string& path) {
 void write_image_py(const std::string& path, const AnyArray& a, int quality) {
     check_pixels(a, 3, "image");
     const Layout l = layout_of(a, 0);
-    if (quality < 1 || quality > 100) fail(ErrorKind::Usage, "quality: expected 1..100, got " + std::to_string(quality));
+    if (quality < 1 || quality > app::kMaxJpegQuality)
+        fail(ErrorKind::Usage, "quality: expected 1..100, got " + std::to_string(quality));
     nb::gil_scoped_release release;
     const Pixels p = to_rgb(l);
     WriteOptions wo;
     wo.jpeg_quality = quality;
     write_image(path, p.view, wo);
-}
-
-std::string real_path(const std::string& p) {
-    char buf[PATH_MAX];
-    return ::realpath(p.c_str(), buf) ? std::string(buf) : std::string();
 }
 
 std::string get_string(const json& o, const char* key, const std::string& fallback) {
@@ -537,13 +539,13 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
     ao.slide_format = get_string(o, "format", "");
     if (!ao.slide_format.empty() && ao.slide_format != "svs" && ao.slide_format != "tiff" && ao.slide_format != "ome")
         fail(ErrorKind::Usage, "format: expected svs, tiff or ome, got '" + ao.slide_format + "'");
-    ao.compression = get_string(o, "compression", "jpeg");
+    ao.compression = get_string(o, "compression", ao.compression);
     (void)parse_compression(ao.compression);  // Error(Usage) for unknown ones
-    ao.tile_size = o.value("tile_size", 256);
-    if (ao.tile_size < 16 || ao.tile_size > 4096 || ao.tile_size % 16 != 0)
+    ao.tile_size = o.value("tile_size", ao.tile_size);
+    if (ao.tile_size < app::kTileSizeMultiple || ao.tile_size > kMaxSlideTileSize || ao.tile_size % app::kTileSizeMultiple != 0)
         fail(ErrorKind::Usage, "tile_size must be a multiple of 16 between 16 and 4096");
-    ao.quality = o.value("quality", 90);
-    if (ao.quality < 1 || ao.quality > 100) fail(ErrorKind::Usage, "quality: expected 1..100");
+    ao.quality = o.value("quality", app::kDefaultJpegQuality);
+    if (ao.quality < 1 || ao.quality > app::kMaxJpegQuality) fail(ErrorKind::Usage, "quality: expected 1..100");
     ao.bigtiff = o.value("bigtiff", false);
     ao.keep_associated = o.value("keep_associated", false);
     ao.continue_on_failed_estimate = o.value("continue_on_failed_estimate", false);
@@ -561,7 +563,7 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
 
     nb::gil_scoped_release release;
     quiet_cli_logging();
-    app::InputPlan plan;
+    InputPlan plan;
     plan.input = input;
     plan.output = output;
     plan.is_slide = is_slide(input);
@@ -569,112 +571,47 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
         if (::access(input.c_str(), F_OK) != 0) read_image(input);  // the readers' wording for a missing file
         fail(ErrorKind::Input, input + ": not a whole slide (use apply_tiles or Normalizer for images)");
     }
-    const std::string ri = real_path(input);
-    if (!ri.empty() && ri == real_path(output))
-        fail(ErrorKind::Output, output + ": output would overwrite its input; choose another output");
+    check_output_is_not_input(input, output);
     std::unique_ptr<Backend> backend = make_backend(device, threads);
-    return app::apply_slide(plan, ao, g, *backend, target, fixed).dump();
+    return app::record_json(app::apply_slide(plan, ao, g, *backend, target, fixed)).dump();
 }
 
-// Tile files into a directory, as `vahanorm apply TILES... -o DIR/` (app/cmd_apply.cpp):
-// decode, one backend call per batch, encode; a failed input is recorded and the rest go on.
-// Returns the report records (a JSON array).
+// Tile files into a directory, as `vahanorm apply TILES... -o DIR/`: the CLI's planning
+// (app/apply_plan.cpp: names, collisions, an output that is its input) and its tile batches
+// (io/tile_batch.hpp); a failed input is recorded and the rest go on. Returns the report
+// records (a JSON array).
 std::string apply_tiles_py(const std::vector<std::string>& inputs, const std::string& outdir, const std::string& target_json,
                            const std::optional<std::string>& source_json, const std::string& options_json,
                            const std::string& device, int threads) {
     const json o = json::parse(options_json);
     const StainModel target = model_from_json(target_json, "target");
-    std::optional<TransformPlan> plan;
     std::optional<StainModel> fixed;
-    if (source_json) {
-        fixed = model_from_json(*source_json, "source");
-        plan = make_plan(*fixed, target);
-    }
+    if (source_json) fixed = model_from_json(*source_json, "source");
     const EstimateParams params = params_from_json(o.contains("params") ? o["params"].dump() : "");
-    WriteOptions wo;
-    wo.jpeg_quality = o.value("quality", 90);
-    if (wo.jpeg_quality < 1 || wo.jpeg_quality > 100) fail(ErrorKind::Usage, "quality: expected 1..100");
-    std::string out_format = get_string(o, "out_format", "");
-    if (!out_format.empty()) format_from_extension("x." + out_format);  // Error(Usage) for unknown formats
-    // Output names as the CLI's directory mode (app/apply_plan.cpp): the input's stem, its
-    // extension (or out_format; png for other extensions), .jpeg written as .jpg.
-    std::vector<std::string> outputs;
-    for (const std::string& in : inputs) {
-        std::string ext = lower_extension(in);
-        if (!out_format.empty())
-            ext = out_format;
-        else if (ext != "png" && ext != "jpg" && ext != "jpeg" && ext != "tif" && ext != "tiff")
-            ext = "png";
-        if (ext == "jpeg") ext = "jpg";
-        outputs.push_back(outdir + (outdir.empty() || outdir.back() == '/' ? "" : "/") + file_stem(in) + "." + ext);
-    }
-    for (std::size_t i = 0; i < outputs.size(); ++i)
-        for (std::size_t j = 0; j < i; ++j)
-            if (outputs[i] == outputs[j])
-                fail(ErrorKind::Usage, "inputs " + inputs[j] + " and " + inputs[i] + " would both write " + outputs[i]);
+    TileBatchOptions to;
+    to.threads = threads;
+    to.jpeg_quality = o.value("quality", app::kDefaultJpegQuality);
+    if (to.jpeg_quality < 1 || to.jpeg_quality > app::kMaxJpegQuality) fail(ErrorKind::Usage, "quality: expected 1..100");
+    app::ApplyOptions ao;
+    ao.inputs = inputs;
+    ao.output = outdir + "/";  // directory mode, as -o DIR/
+    ao.out_format = get_string(o, "out_format", "");
+    if (!ao.out_format.empty()) format_from_extension("x." + ao.out_format);  // Error(Usage) for unknown formats
 
     nb::gil_scoped_release release;
-    std::unique_ptr<Backend> backend = make_backend(device, threads);
+    std::vector<InputPlan> plans = app::plan_outputs(ao);
     json records = json::array();
-    const std::size_t batch = static_cast<std::size_t>(std::max(4, 2 * default_thread_count(threads)));
-    for (std::size_t b0 = 0; b0 < inputs.size(); b0 += batch) {
-        const std::size_t n = std::min(batch, inputs.size() - b0);
-        std::vector<RgbImage> in(n), out(n);
-        std::vector<json> rec(n);
-        std::vector<bool> failed(n, false);
-        auto mark_failed = [&](std::size_t i, const Error& e) {
-            failed[i] = true;
-            rec[i]["status"] = "failed";
-            rec[i]["message"] = e.what();
-            rec[i]["exit_code"] = app::exit_code_for(e.kind());
-        };
-        std::vector<TileJob> jobs;
-        std::vector<std::size_t> index;
-        for (std::size_t i = 0; i < n; ++i) {
-            rec[i] = {{"input", inputs[b0 + i]}, {"output", outputs[b0 + i]}};
-            try {
-                const std::string ri = real_path(inputs[b0 + i]);
-                if (!ri.empty() && ri == real_path(outputs[b0 + i]))
-                    fail(ErrorKind::Output, outputs[b0 + i] + ": output would overwrite its input; choose another output");
-                ImageInfo info;
-                in[i] = read_image(inputs[b0 + i], &info);
-                out[i] = RgbImage(in[i].width, in[i].height);
-                rec[i]["size"] = {in[i].width, in[i].height};
-                if (!info.conversion.empty()) rec[i]["conversion"] = info.conversion;
-                jobs.push_back(TileJob{in[i].view(), out[i].span()});
-                index.push_back(i);
-            } catch (const Error& e) {
-                mark_failed(i, e);
-            }
-        }
-        if (plan) {
-            backend->transform(*plan, jobs);
-            for (std::size_t i : index) rec[i]["qc"] = app::qc_flags(*fixed, target, -1, nullptr);
-        } else {
-            const std::vector<TileOutcome> outcomes = backend->normalize_tiles(target, params, jobs);
-            for (std::size_t j = 0; j < outcomes.size(); ++j) {
-                json& r = rec[index[j]];
-                if (outcomes[j].normalized) {
-                    std::vector<std::string> warnings;
-                    r["source_model"] = app::model_json(outcomes[j].source);
-                    r["qc"] = app::qc_flags(outcomes[j].source, target, outcomes[j].tissue_fraction, &warnings);
-                    if (!warnings.empty()) r["warnings"] = warnings;
-                } else {
-                    r["status"] = "passed-through";
-                    r["message"] = outcomes[j].reason;
-                }
-            }
-        }
-        for (std::size_t i : index) {
-            try {
-                write_image(outputs[b0 + i], out[i].view(), wo);
-                if (!rec[i].contains("status")) rec[i]["status"] = "ok";
-            } catch (const Error& e) {
-                mark_failed(i, e);
-            }
-        }
-        for (json& r : rec) records.push_back(std::move(r));
+    std::vector<InputPlan> tiles;
+    for (InputPlan& p : plans) {
+        if (!p.error && p.is_slide) p.error = Error(ErrorKind::Input, p.input + ": a whole slide (use apply_slide for slides)");
+        if (p.error)
+            records.push_back(app::record_json(failed_result(p.input, p.output, *p.error)));
+        else
+            tiles.push_back(p);
     }
+    std::unique_ptr<Backend> backend = make_backend(device, threads);
+    normalize_tile_files(tiles, *backend, target, fixed, params, to,
+                         [&](InputResult&& r) { records.push_back(app::record_json(r)); });
     return records.dump();
 }
 
@@ -702,14 +639,11 @@ NB_MODULE(_core, m) {
           nb::arg("text"), nb::arg("what"));
     m.def("model_load", [](const std::string& path) {
         (void)load_model(path);  // the CLI's checks and messages
-        std::FILE* f = std::fopen(path.c_str(), "rb");
-        if (!f) fail(ErrorKind::Input, path + ": cannot open model file");
-        std::string text;
-        char buf[65536];
-        std::size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-        std::fclose(f);
-        return text;
+        std::ifstream in(path, std::ios::binary);
+        if (!in) fail(ErrorKind::Input, path + ": cannot open model file");
+        std::ostringstream text;
+        text << in.rdbuf();
+        return text.str();
     });
     m.def("write_file", [](const std::string& path, const std::string& text) {
         write_file_atomic(path, text.data(), text.size());
