@@ -136,12 +136,20 @@ TEST_CASE("under 1 in 1,000 tissue pixels failing the test, nothing is left out"
                     worst_angle(on, ref));
         INFO("cover " << cover << ", " << painted << " painted of " << off.tissue_pixels);
         REQUIRE(painted > 0);
+        const TissuePixels all = gather_tissue({img.view()}, nullptr, false);
+        ThreadPool pool(3);
+        const TissuePixels gated = gather_tissue({img.view()}, &pool, true);
         if (painted * kArtefactMinShareInverse < off.tissue_pixels) {
+            // Every tissue pixel, in order, as without the filter.
+            CHECK(gated.rgb == all.rgb);
+            CHECK(gated.artefact_pixels == 0);
+            CHECK(gated.artefact_ranks.empty());
             CHECK(on.artefact_pixels == 0);
             CHECK(on.tissue_pixels == off.tissue_pixels);
             CHECK(on.stain == off.stain);
             CHECK(on.max_conc == off.max_conc);
         } else {
+            CHECK(gated.count() + painted == all.count());
             CHECK(on.artefact_pixels == painted);
             CHECK(on.tissue_pixels + painted == off.tissue_pixels);
         }
