@@ -26,10 +26,10 @@ std::string parallel_stains(const StainModel& m, const EstimateParams& params);
 std::string absent_stain(const StainModel& m);
 
 // Whether the tissue pixels that fail px::is_artefact are left out of an estimate: only when
-// they are at least kArtefactMinShare of all its tissue pixels (docs/method.md, "Pixels left
-// out"); fewer are the tissue's own extremes (saturated nuclei, pale grey edges), not ink.
-// Shared by every backend.
-constexpr std::uint64_t kArtefactMinShareInverse = 1000;  // kArtefactMinShare = 1 / 1000
+// they are at least 1 in kArtefactMinShareInverse (1,000) of all its tissue pixels
+// (docs/method.md, "Pixels left out"); fewer are the tissue's own extremes (saturated nuclei,
+// pale grey edges), not ink. Shared by every backend.
+constexpr std::uint64_t kArtefactMinShareInverse = 1000;
 inline bool leave_out_artefacts(std::uint64_t artefacts, std::uint64_t all_tissue) {
     return artefacts > 0 && artefacts * kArtefactMinShareInverse >= all_tissue;
 }
