@@ -1,10 +1,12 @@
 #include "core/estimate.hpp"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/snmf.hpp"
@@ -125,13 +127,14 @@ TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool,
     TissuePixels out;
     out.rgb.resize(offset.back());
     std::vector<std::size_t> used(bands.size(), 0);
-    std::vector<std::uint64_t> artefacts(bands.size(), 0);
+    // Per band: the ranks, among the band's tissue pixels, of those left out, and their colours.
+    std::vector<std::vector<std::uint64_t>> left_out(bands.size());
+    std::vector<std::vector<std::uint8_t>> left_out_rgb(bands.size());
     for_each_band(bands, pool, [&](std::size_t bi) {
         const Band& band = bands[bi];
         const RgbView& img = images[band.image];
         std::uint8_t* dst = out.rgb.data() + offset[bi];
         std::size_t n = 0;
-        std::uint64_t left_out = 0;
         for (int y = band.y0; y < band.y1; ++y) {
             const std::uint8_t* p = img.row(y);
             for (int x = 0; x < img.width; ++x, p += 3) {
@@ -140,27 +143,68 @@ TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool,
                 dst[n + 2] = p[2];
                 const bool tissue = px::is_tissue(t.luma, p[0], p[1], p[2]);
                 const bool artefact = tissue & exclude_artefacts & px::is_artefact(t.od, p[0], p[1], p[2]);
+                if (artefact) {
+                    left_out[bi].push_back(n / 3 + left_out[bi].size());
+                    left_out_rgb[bi].insert(left_out_rgb[bi].end(), p, p + 3);
+                }
                 n += (tissue & !artefact) ? 3u : 0u;
-                left_out += artefact ? 1u : 0u;
             }
         }
         used[bi] = n;
-        artefacts[bi] = left_out;
     });
     std::size_t end = 0;
+    std::vector<std::uint8_t> artefact_rgb;
     for (std::size_t i = 0; i < bands.size(); ++i) {
         if (end != offset[i]) std::memmove(out.rgb.data() + end, out.rgb.data() + offset[i], used[i]);
+        // The band's first tissue pixel has rank end / 3 + (pixels left out so far).
+        const std::uint64_t base = end / 3 + out.artefact_ranks.size();
+        for (std::uint64_t r : left_out[i]) out.artefact_ranks.push_back(base + r);
+        artefact_rgb.insert(artefact_rgb.end(), left_out_rgb[i].begin(), left_out_rgb[i].end());
         end += used[i];
     }
     out.rgb.resize(end);
     for (const RgbView& img : images) out.total_pixels += img.pixel_count();
-    for (std::uint64_t a : artefacts) out.artefact_pixels += a;
+    out.artefact_pixels = out.artefact_ranks.size();
+    if (out.artefact_pixels == 0 || leave_out_artefacts(out.artefact_pixels, out.all_tissue())) return out;
+    // Too few to be ink: every tissue pixel is kept, as without the filter (put back in place).
+    std::vector<std::uint8_t> all(3 * static_cast<std::size_t>(out.all_tissue()));
+    std::size_t from = 0, to = 0;  // bytes of out.rgb copied, bytes of `all` written
+    for (std::size_t j = 0; j < out.artefact_ranks.size(); ++j) {
+        const std::size_t until = 3 * static_cast<std::size_t>(out.artefact_ranks[j] - j);  // kept pixels before it
+        std::copy(out.rgb.begin() + static_cast<std::ptrdiff_t>(from),
+                  out.rgb.begin() + static_cast<std::ptrdiff_t>(until), all.begin() + static_cast<std::ptrdiff_t>(to));
+        to += until - from;
+        from = until;
+        std::copy_n(artefact_rgb.begin() + static_cast<std::ptrdiff_t>(3 * j), 3, all.begin() + static_cast<std::ptrdiff_t>(to));
+        to += 3;
+    }
+    std::copy(out.rgb.begin() + static_cast<std::ptrdiff_t>(from), out.rgb.end(), all.begin() + static_cast<std::ptrdiff_t>(to));
+    out.rgb = std::move(all);
+    out.artefact_ranks.clear();
+    out.artefact_pixels = 0;
     return out;
+}
+
+void drop_artefact_ranks(std::vector<std::uint64_t>& ranks, const std::vector<std::uint64_t>& artefact_ranks) {
+    // Both ascending: one merge. A kept rank r has (artefact ranks below r) fewer kept pixels before it.
+    std::size_t j = 0, kept = 0;
+    for (std::uint64_t r : ranks) {
+        while (j < artefact_ranks.size() && artefact_ranks[j] < r) ++j;
+        if (j < artefact_ranks.size() && artefact_ranks[j] == r) continue;
+        ranks[kept++] = r - j;
+    }
+    ranks.resize(kept);
+}
+
+std::vector<std::uint64_t> sample_kept_ranks(const TissuePixels& tissue, std::uint64_t k, std::uint64_t seed) {
+    std::vector<std::uint64_t> ranks = sample_ranks(tissue.all_tissue(), k, seed);
+    drop_artefact_ranks(ranks, tissue.artefact_ranks);
+    return ranks;
 }
 
 OdSample sample_od(const TissuePixels& tissue, std::size_t sample_size, std::uint64_t seed) {
     const Tables& t = tables();
-    const std::vector<std::uint64_t> ranks = sample_ranks(tissue.count(), sample_size, seed);
+    const std::vector<std::uint64_t> ranks = sample_kept_ranks(tissue, sample_size, seed);
     OdSample s;
     s.r.resize(ranks.size());
     s.g.resize(ranks.size());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <limits>
 #include <string>
 
@@ -71,25 +72,52 @@ TissueOnDevice compact_tissue(Lane& lane, const TablesView& tables, const std::v
     launch_count_tissue(tables, exclude_artefacts, device_chunks, chunks.size(), device_pixels, counts, lane.stream());
     const std::vector<std::uint32_t> h_counts = lane.download(counts, 2 * chunks.size());
 
-    // Exclusive prefix sum in chunk order = image order = segment order.
-    std::vector<std::uint64_t> offsets(chunks.size());
-    std::uint64_t running = 0;
-    for (std::size_t c = 0; c < chunks.size(); ++c) {
-        offsets[c] = running;
-        running += h_counts[c];
-        t.count[images[chunks[c].image].segment] += h_counts[c];
-        t.artefacts[images[chunks[c].image].segment] += h_counts[chunks.size() + c];
+    // Per segment: leave its artefacts out, or keep every tissue pixel (vn::leave_out_artefacts,
+    // as core/estimate.cpp gather_tissue decides)?
+    const std::size_t n = chunks.size();
+    std::vector<std::uint64_t> kept(segment_count, 0), left_out(segment_count, 0);
+    for (std::size_t c = 0; c < n; ++c) {
+        kept[images[chunks[c].image].segment] += h_counts[c];
+        left_out[images[chunks[c].image].segment] += h_counts[n + c];
     }
-    std::uint64_t begin = 0;
+    std::vector<std::uint8_t> leave_out(segment_count, 0);
+    for (std::size_t s = 0; s < segment_count; ++s)
+        leave_out[s] = leave_out_artefacts(left_out[s], kept[s] + left_out[s]) ? 1 : 0;
+
+    // Exclusive prefix sums in chunk order = image order = segment order: of the kept pixels,
+    // of the pixels left out, and of both within the segment (the rank of a chunk's first
+    // tissue pixel among its segment's tissue pixels); then the segment's decision.
+    std::vector<std::uint64_t> offsets(4 * n);
+    std::uint64_t running = 0, running_artefacts = 0, segment_rank = 0;
+    for (std::size_t c = 0; c < n; ++c) {
+        const std::uint32_t s = images[chunks[c].image].segment;
+        if (c > 0 && s != images[chunks[c - 1].image].segment) segment_rank = 0;
+        const std::uint64_t artefacts = leave_out[s] ? h_counts[n + c] : 0;
+        const std::uint64_t tissue = h_counts[c] + h_counts[n + c] - artefacts;
+        offsets[c] = running;
+        offsets[n + c] = running_artefacts;
+        offsets[2 * n + c] = segment_rank;
+        offsets[3 * n + c] = leave_out[s];
+        running += tissue;
+        running_artefacts += artefacts;
+        segment_rank += tissue + artefacts;
+        t.count[s] += tissue;
+        t.artefacts[s] += artefacts;
+    }
+    t.artefact_begin.assign(segment_count, 0);
+    std::uint64_t begin = 0, artefact_begin = 0;
     for (std::size_t s = 0; s < segment_count; ++s) {
         t.begin[s] = begin;
+        t.artefact_begin[s] = artefact_begin;
         begin += t.count[s];
+        artefact_begin += t.artefacts[s];
     }
-    std::uint32_t* tissue = lane.scratch<std::uint32_t>(Slot::Tissue, std::max<std::uint64_t>(running, 1));
+    // One buffer: the kept pixels, then the ranks of those left out.
+    std::uint32_t* tissue = lane.scratch<std::uint32_t>(Slot::Tissue, std::max<std::uint64_t>(running + running_artefacts, 1));
     const std::uint64_t* d_offsets = lane.upload(Slot::Offsets, offsets);
-    launch_compact_tissue(tables, exclude_artefacts, device_chunks, chunks.size(), device_pixels, d_offsets, tissue,
-                          lane.stream());
+    launch_compact_tissue(tables, device_chunks, n, device_pixels, d_offsets, tissue, tissue + running, lane.stream());
     t.pixels = tissue;
+    t.artefact_ranks = tissue + running;
     return t;
 }
 
@@ -135,24 +163,35 @@ std::vector<SegmentEstimate> estimate_segments(Lane& lane, const TablesView& tab
     for (std::size_t s = 0; s < segment_count; ++s) {
         out[s].reason = tissue_shortfall(tissue.count[s], tissue.total[s], params, tissue.artefacts[s]);
         if (!out[s].reason.empty()) continue;
-        if (tissue.count[s] > std::numeric_limits<std::uint32_t>::max())
+        const std::uint64_t all_tissue = tissue.count[s] + tissue.artefacts[s];
+        if (all_tissue > std::numeric_limits<std::uint32_t>::max())
             fail(ErrorKind::Device, "the CUDA backend estimates from at most 2^32 - 1 tissue pixels at a time (got " +
-                                        std::to_string(tissue.count[s]) + "); use the CPU backend for this input");
+                                        std::to_string(all_tissue) + "); use the CPU backend for this input");
         todo.push_back(s);
     }
     if (todo.empty()) return out;
 
-    // The seeded sample of each segment: the ranks the CPU draws (vn::sample_ranks), on the host
-    // while the device compacts.
+    // The seeded sample of each segment: the ranks the CPU draws (vn::sample_kept_ranks), drawn
+    // over all tissue pixels on the host while the device compacts, then less the ranks of the
+    // pixels left out (copied back only when there are any).
     std::vector<std::vector<std::uint64_t>> ranks(segment_count);
     auto draw = [&](std::size_t i) {
         const std::size_t s = todo[i];
-        ranks[s] = sample_ranks(tissue.count[s], params.sample_size, params.seed);
+        ranks[s] = sample_ranks(tissue.count[s] + tissue.artefacts[s], params.sample_size, params.seed);
     };
     if (pool)
         pool->parallel_for(todo.size(), draw);
     else
         for (std::size_t i = 0; i < todo.size(); ++i) draw(i);
+    std::uint64_t artefacts_total = 0;
+    for (std::size_t s = 0; s < segment_count; ++s) artefacts_total += tissue.artefacts[s];
+    if (artefacts_total > 0) {
+        const std::vector<std::uint32_t> left_out = lane.download(tissue.artefact_ranks, artefacts_total);
+        for (std::size_t s : todo) {
+            const auto from = left_out.begin() + static_cast<std::ptrdiff_t>(tissue.artefact_begin[s]);
+            drop_artefact_ranks(ranks[s], std::vector<std::uint64_t>(from, from + static_cast<std::ptrdiff_t>(tissue.artefacts[s])));
+        }
+    }
 
     std::vector<SampleSegment> segs(segment_count, SampleSegment{0, 0, 0, 0, 0});
     std::vector<std::uint32_t> flat_ranks, item_segment;

@@ -1,6 +1,6 @@
 // Estimation of stain models on the device for many segments at once (a segment is a tile in
 // per-tile mode, or all images of an `estimate` call), following core/estimate.cpp
-// estimate_model step for step: tissue pixels in image order, the sample of vn::sample_ranks,
+// estimate_model step for step: tissue pixels in image order, the sample of vn::sample_kept_ranks,
 // SNMF (cuda/snmf.cuh), the angle check, the concentration percentiles.
 #pragma once
 
@@ -37,9 +37,14 @@ void upload_images(Lane& lane, const std::vector<BatchImage>& images, std::uint8
 // The tissue pixels of every segment, compacted in order on the device.
 struct TissueOnDevice {
     const std::uint32_t* pixels = nullptr;    // packed 0x00BBGGRR
-    std::vector<std::uint64_t> begin, count;  // per segment: tissue pixels
+    std::vector<std::uint64_t> begin, count;  // per segment: tissue pixels kept
     std::vector<std::uint64_t> total;         // per segment: all pixels looked at
     std::vector<std::uint64_t> artefacts;     // per segment: tissue pixels left out (px::is_artefact)
+    // The ranks of the pixels left out among their segment's tissue pixels (kept and left out,
+    // in image order), ascending, segment after segment (artefacts[s] from artefact_begin[s]);
+    // the sample is drawn over all tissue pixels and drops these (vn::sample_kept_ranks).
+    const std::uint32_t* artefact_ranks = nullptr;
+    std::vector<std::uint64_t> artefact_begin;
 };
 TissueOnDevice compact_tissue(Lane& lane, const TablesView& tables, const std::vector<BatchImage>& images,
                               const std::vector<PixelChunk>& chunks, const PixelChunk* device_chunks,

@@ -61,12 +61,12 @@ __global__ void __launch_bounds__(kBlock) count_tissue_kernel(const std::uint32_
 
 __global__ void __launch_bounds__(kBlock) compact_tissue_kernel(const std::uint32_t* __restrict__ luma_g,
                                                                 const float* __restrict__ od_g,
-                                                                int exclude_artefacts,
                                                                 const PixelChunk* __restrict__ chunks,
                                                                 std::size_t chunk_count,
                                                                 const std::uint8_t* __restrict__ pixels,
                                                                 const std::uint64_t* __restrict__ offsets,
-                                                                std::uint32_t* __restrict__ out) {
+                                                                std::uint32_t* __restrict__ out,
+                                                                std::uint32_t* __restrict__ artefact_out) {
     __shared__ std::uint32_t luma[768];
     __shared__ float od[256];
     using Scan = cub::BlockScan<std::uint32_t, kBlock>;
@@ -76,18 +76,30 @@ __global__ void __launch_bounds__(kBlock) compact_tissue_kernel(const std::uint3
         const PixelChunk ch = chunks[c];
         const std::uint8_t* p = pixels + ch.byte_offset;
         std::uint64_t next = offsets[c];
+        std::uint64_t next_artefact = offsets[chunk_count + c];
+        std::uint64_t rank = offsets[2 * chunk_count + c];  // segment rank of the next tissue pixel
+        const int exclude_artefacts = offsets[3 * chunk_count + c] != 0 ? 1 : 0;
         for (std::uint32_t base = 0; base < ch.count; base += kBlock) {
             const std::uint32_t i = base + threadIdx.x;
+            // Kept pixels counted in the low half, left-out ones in the high half (at most
+            // kBlock of each per step, so neither half overflows).
             std::uint32_t flag = 0, packed = 0;
             if (i < ch.count) {
                 const unsigned r = p[3 * i], g = p[3 * i + 1], b = p[3 * i + 2];
-                flag = classify(luma, od, exclude_artefacts, r, g, b) == 1u ? 1u : 0u;
+                const unsigned k = classify(luma, od, exclude_artefacts, r, g, b);
+                flag = k == 1u ? 1u : k == 2u ? 0x10000u : 0u;
                 packed = r | g << 8 | b << 16;
             }
             std::uint32_t pos = 0, total = 0;
             Scan(tmp).ExclusiveSum(flag, pos, total);
-            if (flag) out[next + pos] = packed;
-            next += total;
+            const std::uint32_t kept_before = pos & 0xFFFFu, left_out_before = pos >> 16;
+            if (flag == 1u) out[next + kept_before] = packed;
+            if (flag == 0x10000u)
+                artefact_out[next_artefact + left_out_before] =
+                    static_cast<std::uint32_t>(rank + kept_before + left_out_before);
+            next += total & 0xFFFFu;
+            next_artefact += total >> 16;
+            rank += (total & 0xFFFFu) + (total >> 16);
             __syncthreads();
         }
     }
@@ -127,12 +139,13 @@ void launch_count_tissue(const TablesView& tables, bool exclude_artefacts, const
     VN_CUDA_CHECK_LAUNCH();
 }
 
-void launch_compact_tissue(const TablesView& tables, bool exclude_artefacts, const PixelChunk* chunks,
-                           std::size_t chunk_count, const std::uint8_t* pixels, const std::uint64_t* offsets,
-                           std::uint32_t* out, cudaStream_t stream) {
+void launch_compact_tissue(const TablesView& tables, const PixelChunk* chunks, std::size_t chunk_count,
+                           const std::uint8_t* pixels, const std::uint64_t* offsets, std::uint32_t* out,
+                           std::uint32_t* artefact_out, cudaStream_t stream) {
     if (chunk_count == 0) return;
-    compact_tissue_kernel<<<grid_for(chunk_count, 1), kBlock, 0, stream>>>(
-        tables.luma, tables.od, exclude_artefacts ? 1 : 0, chunks, chunk_count, pixels, offsets, out);
+    compact_tissue_kernel<<<grid_for(chunk_count, 1), kBlock, 0, stream>>>(tables.luma, tables.od, chunks,
+                                                                           chunk_count, pixels, offsets, out,
+                                                                           artefact_out);
     VN_CUDA_CHECK_LAUNCH();
 }
 

@@ -3,14 +3,18 @@
 // estimate with and without it. The figures go to the test output (run with -s to see them all).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 #include "core/backend.hpp"
 #include "core/estimate.hpp"
 #include "core/synthetic.hpp"
 #include "core/tables.hpp"
+#include "core/thread_pool.hpp"
 #include "tests/core/ink_paint.hpp"
+#include "tests/support/test_support.hpp"
 
 using namespace vn;
 
@@ -63,6 +67,45 @@ TEST_CASE("the artefact test: H&E mixtures pass, grey, black, green and dense bl
     }
 }
 
+TEST_CASE("the sample is drawn over all tissue pixels: pixels left out only drop their own ranks", "[ink]") {
+    // Random colours (many are no H&E mix) in two images, so that ranks run on across images and bands.
+    const RgbImage a = test::random_image(97, 61, 5), b = test::random_image(45, 70, 6);
+    const std::vector<RgbView> views{a.view(), b.view()};
+    const TissuePixels all = gather_tissue(views, nullptr, false);
+    const TissuePixels kept = gather_tissue(views, nullptr, true);
+    const Tables& t = tables();
+    // The ranks recorded are exactly those of the tissue pixels that fail the test.
+    std::vector<std::uint64_t> want;
+    for (std::uint64_t i = 0; i < all.count(); ++i) {
+        const std::uint8_t* p = all.rgb.data() + 3 * i;
+        if (px::is_artefact(t.od, p[0], p[1], p[2])) want.push_back(i);
+    }
+    REQUIRE(want.size() > 100);
+    CHECK(kept.artefact_ranks == want);
+    CHECK(kept.artefact_pixels == want.size());
+    CHECK(kept.all_tissue() == all.count());
+    CHECK(all.artefact_ranks.empty());
+    ThreadPool pool(3);
+    CHECK(gather_tissue(views, &pool, true).artefact_ranks == want);
+    // The kept sample = the unfiltered sample less the pixels left out, in the same order.
+    for (std::uint64_t k : {500u, 3000u, 100000u}) {
+        const std::vector<std::uint64_t> drawn = sample_ranks(all.count(), k, 11);
+        std::vector<std::uint8_t> expect;
+        for (std::uint64_t r : drawn)
+            if (!std::binary_search(want.begin(), want.end(), r))
+                expect.insert(expect.end(), all.rgb.begin() + static_cast<long>(3 * r),
+                              all.rgb.begin() + static_cast<long>(3 * r + 3));
+        std::vector<std::uint8_t> got;
+        for (std::uint64_t r : sample_kept_ranks(kept, k, 11)) {
+            REQUIRE(r < kept.count());
+            got.insert(got.end(), kept.rgb.begin() + static_cast<long>(3 * r), kept.rgb.begin() + static_cast<long>(3 * r + 3));
+        }
+        INFO("k " << k);
+        CHECK(got == expect);
+        CHECK(got.size() < 3 * drawn.size());
+    }
+}
+
 TEST_CASE("clean synthetic H&E: nothing is left out, the model is unchanged", "[ink]") {
     auto be = make_cpu_backend(2);
     for (const StainMatrix& w : {synthetic_stains_lab_a(), synthetic_stains_lab_b()})
@@ -77,6 +120,40 @@ TEST_CASE("clean synthetic H&E: nothing is left out, the model is unchanged", "[
             CHECK(worst_angle(on, off) < 0.05);
             CHECK(on.max_conc[0] == off.max_conc[0]);
         }
+}
+
+TEST_CASE("under 1 in 1,000 tissue pixels failing the test, nothing is left out", "[ink]") {
+    auto be = make_cpu_backend(2);
+    const RgbImage clean = synthetic(synthetic_stains_lab_a(), 1);
+    const StainModel ref = estimate(*be, clean, false);
+    for (double cover : {0.0002, 0.0009, 0.0011, 0.002}) {
+        std::size_t painted = 0;
+        const RgbImage img = test::paint_ink(clean, test::kInks[0], 1.5, false, cover, 7, &painted);
+        const StainModel off = estimate(*be, img, false), on = estimate(*be, img, true);
+        std::printf("synthetic, opaque green ink on %.2f%% of tissue: %llu of %zu painted pixels left out; "
+                    "without filter %.3f deg, with %.3f deg\n",
+                    100 * cover, static_cast<unsigned long long>(on.artefact_pixels), painted, worst_angle(off, ref),
+                    worst_angle(on, ref));
+        INFO("cover " << cover << ", " << painted << " painted of " << off.tissue_pixels);
+        REQUIRE(painted > 0);
+        const TissuePixels all = gather_tissue({img.view()}, nullptr, false);
+        ThreadPool pool(3);
+        const TissuePixels gated = gather_tissue({img.view()}, &pool, true);
+        if (painted * kArtefactMinShareInverse < off.tissue_pixels) {
+            // Every tissue pixel, in order, as without the filter.
+            CHECK(gated.rgb == all.rgb);
+            CHECK(gated.artefact_pixels == 0);
+            CHECK(gated.artefact_ranks.empty());
+            CHECK(on.artefact_pixels == 0);
+            CHECK(on.tissue_pixels == off.tissue_pixels);
+            CHECK(on.stain == off.stain);
+            CHECK(on.max_conc == off.max_conc);
+        } else {
+            CHECK(gated.count() + painted == all.count());
+            CHECK(on.artefact_pixels == painted);
+            CHECK(on.tissue_pixels + painted == off.tissue_pixels);
+        }
+    }
 }
 
 TEST_CASE("painted pen ink on synthetic H&E, with and without the filter", "[ink]") {

@@ -385,6 +385,13 @@ CheckResult estimate_parity(std::ostream& log) {
     exact.tolerance = 0;
     cases.push_back({"lab B, tolerance 0", {synthetic(synthetic_stains_lab_b(), 256, 256, 12)}, exact});
     cases.push_back({"random pixels 300x300", {test_pixels(300, 300, 13)}, def});
+    // Ink-like colours left out across images of one segment, and too few of them to leave out.
+    cases.push_back({"pooled, random colours in 2 of 3 images",
+                     {test_pixels(200, 150, 14), synthetic(synthetic_stains_lab_a(), 256, 256, 15), test_pixels(120, 90, 16)},
+                     def});
+    cases.push_back({"pooled, a few random colours (under 1 in 1,000 left out)",
+                     {synthetic(synthetic_stains_lab_b(), 512, 512, 17), test_pixels(8, 8, 18)},
+                     def});
     cases.push_back({"white 64x64", {uniform(64, 64, 255, 255, 255)}, def});
     cases.push_back({"black 64x64", {uniform(64, 64, 0, 0, 0)}, def});
     cases.push_back({"uniform pink 100x100", {uniform(100, 100, 200, 120, 170)}, def});

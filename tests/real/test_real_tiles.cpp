@@ -8,6 +8,7 @@
 #include "core/backend.hpp"
 #include "core/estimate.hpp"
 #include "core/snmf.hpp"
+#include "core/tables.hpp"
 #include "core/transform.hpp"
 #include "io/image_io.hpp"
 #include "io/slide_reader.hpp"
@@ -110,20 +111,36 @@ TEST_CASE("ink filter on clean real H&E tiles: next to nothing left out, the mod
                            "tiles/henorm_example1.png",             "tiles/openslide-OS-1_hamamatsu-ndpi_crop.png",
                            "tiles/torchstain_target.png",           "tiles/vahadane_target2.png",
                            "tiles/openslide-OS-1_olympus-vsi_crop.png", "tiles/vahadane_source1.png"};
+    const Tables& t = tables();
     for (const char* rel : tiles) {
         const RgbImage img = load(rel);
         const StainModel off = estimate_with(*be, img, false), on = estimate_with(*be, img, true);
-        const double share = static_cast<double>(on.artefact_pixels) / static_cast<double>(off.tissue_pixels);
-        std::printf("clean %-48s %6llu of %8llu tissue pixels left out (%.3f%%), model moves %.4f deg\n", rel,
-                    static_cast<unsigned long long>(on.artefact_pixels),
-                    static_cast<unsigned long long>(off.tissue_pixels), 100 * share, worst_angle(on, off));
+        std::uint64_t failing = 0;  // tissue pixels that fail px::is_artefact
+        for (std::size_t i = 0; i < img.pixel_count(); ++i) {
+            const std::uint8_t* p = &img.pixels[3 * i];
+            failing += px::is_tissue(t.luma, p[0], p[1], p[2]) && px::is_artefact(t.od, p[0], p[1], p[2]);
+        }
+        const double share = static_cast<double>(failing) / static_cast<double>(off.tissue_pixels);
+        const double moved = worst_angle(on, off);
+        std::printf("clean %-48s %6llu of %8llu tissue pixels fail the test (%.3f%%), %6llu left out, model moves "
+                    "%.4f deg\n",
+                    rel, static_cast<unsigned long long>(failing), static_cast<unsigned long long>(off.tissue_pixels),
+                    100 * share, static_cast<unsigned long long>(on.artefact_pixels), moved);
         INFO(rel);
-        // Nothing left out: the same tissue, the same sample, the same model. When a few pixels
-        // are left out the sample is drawn afresh, and the model moves as it does for another
-        // --seed (printed above; up to 1.5 degrees on the least stable of these tiles).
-        if (on.artefact_pixels == 0) CHECK(worst_angle(on, off) < 0.05);
-        // The overstained tile with saturated blue-black nuclei loses 2%; every other under 0.1%.
-        CHECK(share < (std::string(rel) == "tiles/vahadane_source1.png" ? 0.025 : 0.001));
+        const bool overstained = std::string(rel) == "tiles/vahadane_source1.png";
+        if (!overstained) {
+            // Under 1 in 1,000 fail the test (saturated nuclei, pale grey edges): nothing is left
+            // out, the same tissue, the same sample, the same model.
+            CHECK(share < 0.001);
+            CHECK(on.artefact_pixels == 0);
+            CHECK(moved < 0.05);
+        } else {
+            // The overstained tile's saturated blue-black nuclei (2%) are left out; the model moves
+            // as much as for another --seed.
+            CHECK(share < 0.025);
+            CHECK(on.artefact_pixels == failing);
+            CHECK(moved < 1.0);
+        }
     }
 }
 
