@@ -6,6 +6,7 @@
 
 #include "core/pixel_math.hpp"
 #include "core/snmf_math.hpp"
+#include "core/vector_clones.hpp"
 
 namespace vn {
 namespace {
@@ -65,26 +66,24 @@ StainMatrix from_array(const Matrix w) {
     return out;
 }
 
-// The sums of one block, as sm::block_partials forms them (the same float operations in the
-// same order, lane by lane), but in loops over arrays that the host compiler vectorises:
-// optical densities (zero-padded), px::solve, then the lane sums. sm::block_partials keeps the
+// The W-dependent sums of one full block (kPartials - 1 of them: the last one, sum ||x||^2,
+// does not depend on W, so sum_x2 below forms it once per fit), as sm::block_partials forms
+// them: the same float operations in the same order, lane by lane, in loops over arrays that the
+// host compiler vectorises: px::solve, then the lane sums. sm::block_partials keeps the
 // one-sample-at-a-time form that suits a GPU thread; the test "device stepping of SNMF vs core"
 // holds the two to the same bits.
-void host_block_partials(const px::Solver<float>& s, const float* r, const float* g, const float* b, int count,
-                         double out[sm::kPartials]) {
+constexpr int kWSums = sm::kPartials - 1;
+
+inline void block_w_sums(const px::Solver<float>& s, const float* o0, const float* o1, const float* o2,
+                         double out[kWSums]) {
     constexpr int kBlock = sm::kBlock, kLanes = sm::kLanes;
-    float o0[kBlock], o1[kBlock], o2[kBlock], ch[kBlock], ce[kBlock];
-    for (int i = 0; i < kBlock; ++i) {
-        o0[i] = i < count ? r[i] : 0.0f;
-        o1[i] = i < count ? g[i] : 0.0f;
-        o2[i] = i < count ? b[i] : 0.0f;
-    }
+    float ch[kBlock], ce[kBlock];
     for (int i = 0; i < kBlock; ++i) {
         const px::Conc<float> c = px::solve(s, o0[i], o1[i], o2[i]);
         ch[i] = c.h;
         ce[i] = c.e;
     }
-    float acc[sm::kPartials][kLanes] = {};
+    float acc[kWSums][kLanes] = {};
     for (int i = 0; i < kBlock; i += kLanes)
         for (int l = 0; l < kLanes; ++l) {
             const float h = ch[i + l], e = ce[i + l], a = o0[i + l], bb = o1[i + l], c = o2[i + l];
@@ -98,26 +97,79 @@ void host_block_partials(const px::Solver<float>& s, const float* r, const float
             acc[7][l] += e * bb;
             acc[8][l] += e * c;
             acc[9][l] += h + e;
-            acc[10][l] += a * a + bb * bb + c * c;
         }
-    for (int k = 0; k < sm::kPartials; ++k) {
+    for (int k = 0; k < kWSums; ++k) {
         double sum = 0;
         for (int l = 0; l < kLanes; ++l) sum += acc[k][l];
         out[k] = sum;
     }
 }
 
-// One C-step with W: the sufficient statistics, block by block in sample order.
-sm::Stats c_step(const OdSamples& x, const Matrix w, double lambda) {
-    const px::Solver<float> solver = sm::c_step_solver(w, lambda);
-    sm::Stats st;
-    sm::clear(st);
-    double partials[sm::kPartials];
+// The samples of the block at i0, zero-padded to sm::kBlock when the block is the last, partial
+// one (a full block is read in place).
+struct BlockView {
+    const float *r, *g, *b;
+    float pad[3][sm::kBlock];
+};
+
+inline void block_view(const OdSamples& x, std::size_t i0, BlockView& v) {
+    const std::size_t count = std::min<std::size_t>(x.n - i0, sm::kBlock);
+    if (count == sm::kBlock) {
+        v.r = x.r + i0;
+        v.g = x.g + i0;
+        v.b = x.b + i0;
+        return;
+    }
+    for (std::size_t i = 0; i < sm::kBlock; ++i) {
+        v.pad[0][i] = i < count ? x.r[i0 + i] : 0.0f;
+        v.pad[1][i] = i < count ? x.g[i0 + i] : 0.0f;
+        v.pad[2][i] = i < count ? x.b[i0 + i] : 0.0f;
+    }
+    v.r = v.pad[0];
+    v.g = v.pad[1];
+    v.b = v.pad[2];
+}
+
+// Sum ||x||^2 over the samples as sm::block_partials forms it (its last sum, per block, in float
+// lanes, then the blocks in order): the same in every C-step of a fit.
+double sum_x2(const OdSamples& x) {
+    constexpr int kLanes = sm::kLanes;
+    double total = 0;
+    BlockView v;
     for (std::size_t i0 = 0; i0 < x.n; i0 += sm::kBlock) {
-        const int count = static_cast<int>(std::min<std::size_t>(x.n - i0, sm::kBlock));
-        host_block_partials(solver, x.r + i0, x.g + i0, x.b + i0, count, partials);
+        block_view(x, i0, v);
+        float acc[kLanes] = {};
+        for (int i = 0; i < sm::kBlock; i += kLanes)
+            for (int l = 0; l < kLanes; ++l) {
+                const float a = v.r[i + l], bb = v.g[i + l], c = v.b[i + l];
+                acc[l] += a * a + bb * bb + c * c;
+            }
+        double sum = 0;
+        for (int l = 0; l < kLanes; ++l) sum += acc[l];
+        total += sum;
+    }
+    return total;
+}
+
+// One C-step with W: the sufficient statistics, block by block in sample order, with the fit's
+// sum ||x||^2 (sum_x2). The blocks' sums are added in sample order, as sm::add_partials does.
+VN_VECTOR_CLONES
+void c_step_sums(const OdSamples& x, const px::Solver<float>& solver, sm::Stats& st) {
+    double partials[sm::kPartials];
+    partials[sm::kPartials - 1] = 0.0;  // sum ||x||^2: set once by the caller
+    BlockView v;
+    for (std::size_t i0 = 0; i0 < x.n; i0 += sm::kBlock) {
+        block_view(x, i0, v);
+        block_w_sums(solver, v.r, v.g, v.b, partials);
         sm::add_partials(st, partials);
     }
+}
+
+sm::Stats c_step(const OdSamples& x, const Matrix w, double lambda, double x2) {
+    sm::Stats st;
+    sm::clear(st);
+    c_step_sums(x, sm::c_step_solver(w, lambda), st);
+    st.sum_x2 = x2;
     return st;
 }
 
@@ -187,11 +239,12 @@ double snmf_objective(const OdSamples& x, const StainMatrix& w, double lambda) {
 SnmfResult snmf(const OdSamples& x, double lambda, int max_iterations, double tolerance) {
     Matrix start;
     to_array(snmf_start(x), start);
+    const double x2 = sum_x2(x);
     sm::State state;
     sm::snmf_begin(state, start, x.n);
     // Each pass evaluates the point the state machine asks for (sm::snmf_advance documents the
     // iteration: W-step, safeguarded extrapolation, stopping rule).
-    while (state.active) sm::snmf_advance(state, c_step(x, state.eval, lambda), lambda, max_iterations, tolerance);
+    while (state.active) sm::snmf_advance(state, c_step(x, state.eval, lambda, x2), lambda, max_iterations, tolerance);
     SnmfResult res;
     res.w = from_array(state.w);
     res.objective = state.f;

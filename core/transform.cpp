@@ -1,6 +1,7 @@
 #include "core/transform.hpp"
 
 #include "core/tables.hpp"
+#include "core/vector_clones.hpp"
 
 namespace vn {
 
@@ -19,6 +20,7 @@ TransformPlan make_plan(const StainModel& source, const StainModel& target) {
     return plan;
 }
 
+VN_VECTOR_CLONES
 void transform_rows(const TransformPlan& plan, RgbView src, RgbSpan dst, int y0, int y1) {
     const Tables& t = tables();
     const px::Solver<float> s = plan.solver;
