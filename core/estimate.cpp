@@ -187,6 +187,7 @@ static void count_concentrations(const std::uint8_t* rgb, std::size_t i0, std::s
     for (std::size_t b0 = i0; b0 < i1; b0 += kBlock) {
         const std::size_t m = std::min(kBlock, i1 - b0);
         const std::uint8_t* p = rgb + 3 * b0;
+#pragma GCC unroll 4
         for (std::size_t i = 0; i < m; ++i) {
             o0[i] = t.od[p[3 * i]];
             o1[i] = t.od[p[3 * i + 1]];
@@ -197,6 +198,7 @@ static void count_concentrations(const std::uint8_t* rgb, std::size_t i0, std::s
             bh[i] = px::hist_bin(c.h);
             be[i] = px::hist_bin(c.e);
         }
+#pragma GCC unroll 4
         for (std::size_t i = 0; i < m; ++i) {
             ++hh[bh[i]];
             ++he[be[i]];
