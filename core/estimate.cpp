@@ -13,6 +13,7 @@
 #include "core/snmf_math.hpp"
 #include "core/tables.hpp"
 #include "core/thread_pool.hpp"
+#include "core/vector_clones.hpp"
 
 namespace vn {
 namespace {
@@ -218,48 +219,56 @@ OdSample sample_od(const TissuePixels& tissue, std::size_t sample_size, std::uin
     return s;
 }
 
+// Adds the concentrations of tissue pixels [i0, i1) to the histograms hh (H) and he (E), in
+// blocks of steps (lookups, solve, bins, counts) so that the solve vectorises.
+VN_VECTOR_CLONES
+static void count_concentrations(const std::uint8_t* rgb, std::size_t i0, std::size_t i1,
+                                 const px::Solver<float>& solver, std::uint32_t* hh, std::uint32_t* he) {
+    const Tables& t = tables();
+    constexpr std::size_t kBlock = 64;
+    float o0[kBlock], o1[kBlock], o2[kBlock];
+    int bh[kBlock], be[kBlock];
+    for (std::size_t b0 = i0; b0 < i1; b0 += kBlock) {
+        const std::size_t m = std::min(kBlock, i1 - b0);
+        const std::uint8_t* p = rgb + 3 * b0;
+#pragma GCC unroll 4
+        for (std::size_t i = 0; i < m; ++i) {
+            o0[i] = t.od[p[3 * i]];
+            o1[i] = t.od[p[3 * i + 1]];
+            o2[i] = t.od[p[3 * i + 2]];
+        }
+        for (std::size_t i = 0; i < m; ++i) {
+            const px::Conc<float> c = px::solve(solver, o0[i], o1[i], o2[i]);
+            bh[i] = px::hist_bin(c.h);
+            be[i] = px::hist_bin(c.e);
+        }
+#pragma GCC unroll 4
+        for (std::size_t i = 0; i < m; ++i) {
+            ++hh[bh[i]];
+            ++he[be[i]];
+        }
+    }
+}
+
 std::vector<std::uint32_t> concentration_histograms(const TissuePixels& tissue, const px::Solver<float>& solver,
                                                     ThreadPool* pool) {
-    const Tables& t = tables();
     constexpr std::size_t kChunk = 1 << 16;
     const std::size_t n = tissue.count();
     const std::size_t chunks = (n + kChunk - 1) / kChunk;
     std::vector<std::uint32_t> out(2 * px::kHistBins, 0);
     if (chunks == 0) return out;
-    // Integer counts: the merge order cannot change the result.
+    // Integer counts: neither the merge order nor counting in one pass can change the result.
+    if (!pool) {
+        count_concentrations(tissue.rgb.data(), 0, n, solver, out.data(), out.data() + px::kHistBins);
+        return out;
+    }
     std::vector<std::vector<std::uint32_t>> partial(chunks);
-    auto run = [&](std::size_t ci) {
+    pool->parallel_for(chunks, [&](std::size_t ci) {
         partial[ci].assign(2 * px::kHistBins, 0);
         std::uint32_t* hh = partial[ci].data();
-        std::uint32_t* he = hh + px::kHistBins;
-        const std::size_t i1 = std::min(n, (ci + 1) * kChunk);
-        // Blocks in steps (lookups, solve, bins, counts) so that the solve vectorises.
-        constexpr std::size_t kBlock = 64;
-        float o0[kBlock], o1[kBlock], o2[kBlock];
-        int bh[kBlock], be[kBlock];
-        for (std::size_t b0 = ci * kChunk; b0 < i1; b0 += kBlock) {
-            const std::size_t m = std::min(kBlock, i1 - b0);
-            const std::uint8_t* p = tissue.rgb.data() + 3 * b0;
-            for (std::size_t i = 0; i < m; ++i) {
-                o0[i] = t.od[p[3 * i]];
-                o1[i] = t.od[p[3 * i + 1]];
-                o2[i] = t.od[p[3 * i + 2]];
-            }
-            for (std::size_t i = 0; i < m; ++i) {
-                const px::Conc<float> c = px::solve(solver, o0[i], o1[i], o2[i]);
-                bh[i] = px::hist_bin(c.h);
-                be[i] = px::hist_bin(c.e);
-            }
-            for (std::size_t i = 0; i < m; ++i) {
-                ++hh[bh[i]];
-                ++he[be[i]];
-            }
-        }
-    };
-    if (pool)
-        pool->parallel_for(chunks, run);
-    else
-        for (std::size_t c = 0; c < chunks; ++c) run(c);
+        count_concentrations(tissue.rgb.data(), ci * kChunk, std::min(n, (ci + 1) * kChunk), solver, hh,
+                             hh + px::kHistBins);
+    });
     for (const auto& h : partial)
         for (std::size_t i = 0; i < out.size(); ++i) out[i] += h[i];
     return out;

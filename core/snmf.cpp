@@ -6,6 +6,7 @@
 
 #include "core/pixel_math.hpp"
 #include "core/snmf_math.hpp"
+#include "core/vector_clones.hpp"
 
 namespace vn {
 namespace {
@@ -65,26 +66,24 @@ StainMatrix from_array(const Matrix w) {
     return out;
 }
 
-// The sums of one block, as sm::block_partials forms them (the same float operations in the
-// same order, lane by lane), but in loops over arrays that the host compiler vectorises:
-// optical densities (zero-padded), px::solve, then the lane sums. sm::block_partials keeps the
+// The W-dependent sums of one full block (kPartials - 1 of them: the last one, sum ||x||^2,
+// does not depend on W, so sum_x2 below forms it once per fit), as sm::block_partials forms
+// them: the same float operations in the same order, lane by lane, in loops over arrays that the
+// host compiler vectorises: px::solve, then the lane sums. sm::block_partials keeps the
 // one-sample-at-a-time form that suits a GPU thread; the test "device stepping of SNMF vs core"
 // holds the two to the same bits.
-void host_block_partials(const px::Solver<float>& s, const float* r, const float* g, const float* b, int count,
-                         double out[sm::kPartials]) {
+constexpr int kWSums = sm::kPartials - 1;
+
+inline void block_w_sums(const px::Solver<float>& s, const float* o0, const float* o1, const float* o2,
+                         double out[kWSums]) {
     constexpr int kBlock = sm::kBlock, kLanes = sm::kLanes;
-    float o0[kBlock], o1[kBlock], o2[kBlock], ch[kBlock], ce[kBlock];
-    for (int i = 0; i < kBlock; ++i) {
-        o0[i] = i < count ? r[i] : 0.0f;
-        o1[i] = i < count ? g[i] : 0.0f;
-        o2[i] = i < count ? b[i] : 0.0f;
-    }
+    float ch[kBlock], ce[kBlock];
     for (int i = 0; i < kBlock; ++i) {
         const px::Conc<float> c = px::solve(s, o0[i], o1[i], o2[i]);
         ch[i] = c.h;
         ce[i] = c.e;
     }
-    float acc[sm::kPartials][kLanes] = {};
+    float acc[kWSums][kLanes] = {};
     for (int i = 0; i < kBlock; i += kLanes)
         for (int l = 0; l < kLanes; ++l) {
             const float h = ch[i + l], e = ce[i + l], a = o0[i + l], bb = o1[i + l], c = o2[i + l];
@@ -98,30 +97,134 @@ void host_block_partials(const px::Solver<float>& s, const float* r, const float
             acc[7][l] += e * bb;
             acc[8][l] += e * c;
             acc[9][l] += h + e;
-            acc[10][l] += a * a + bb * bb + c * c;
         }
-    for (int k = 0; k < sm::kPartials; ++k) {
+    for (int k = 0; k < kWSums; ++k) {
         double sum = 0;
         for (int l = 0; l < kLanes; ++l) sum += acc[k][l];
         out[k] = sum;
     }
 }
 
-// One C-step with W: the sufficient statistics, block by block in sample order.
-sm::Stats c_step(const OdSamples& x, const Matrix w, double lambda) {
-    const px::Solver<float> solver = sm::c_step_solver(w, lambda);
-    sm::Stats st;
-    sm::clear(st);
-    double partials[sm::kPartials];
+// The samples of the block at i0, zero-padded to sm::kBlock when the block is the last, partial
+// one (a full block is read in place).
+struct BlockView {
+    const float *r, *g, *b;
+    float pad[3][sm::kBlock];
+};
+
+inline void block_view(const OdSamples& x, std::size_t i0, BlockView& v) {
+    const std::size_t count = std::min<std::size_t>(x.n - i0, sm::kBlock);
+    if (count == sm::kBlock) {
+        v.r = x.r + i0;
+        v.g = x.g + i0;
+        v.b = x.b + i0;
+        return;
+    }
+    for (std::size_t i = 0; i < sm::kBlock; ++i) {
+        v.pad[0][i] = i < count ? x.r[i0 + i] : 0.0f;
+        v.pad[1][i] = i < count ? x.g[i0 + i] : 0.0f;
+        v.pad[2][i] = i < count ? x.b[i0 + i] : 0.0f;
+    }
+    v.r = v.pad[0];
+    v.g = v.pad[1];
+    v.b = v.pad[2];
+}
+
+// Sum ||x||^2 over the samples as sm::block_partials forms it (its last sum, per block, in float
+// lanes, then the blocks in order): the same in every C-step of a fit.
+double sum_x2(const OdSamples& x) {
+    constexpr int kLanes = sm::kLanes;
+    double total = 0;
+    BlockView v;
     for (std::size_t i0 = 0; i0 < x.n; i0 += sm::kBlock) {
-        const int count = static_cast<int>(std::min<std::size_t>(x.n - i0, sm::kBlock));
-        host_block_partials(solver, x.r + i0, x.g + i0, x.b + i0, count, partials);
+        block_view(x, i0, v);
+        float acc[kLanes] = {};
+        for (int i = 0; i < sm::kBlock; i += kLanes)
+            for (int l = 0; l < kLanes; ++l) {
+                const float a = v.r[i + l], bb = v.g[i + l], c = v.b[i + l];
+                acc[l] += a * a + bb * bb + c * c;
+            }
+        double sum = 0;
+        for (int l = 0; l < kLanes; ++l) sum += acc[l];
+        total += sum;
+    }
+    return total;
+}
+
+// One C-step with W: the sufficient statistics, block by block in sample order, with the fit's
+// sum ||x||^2 (sum_x2). The blocks' sums are added in sample order, as sm::add_partials does.
+VN_VECTOR_CLONES
+void c_step_sums(const OdSamples& x, const px::Solver<float>& solver, sm::Stats& st) {
+    double partials[sm::kPartials];
+    partials[sm::kPartials - 1] = 0.0;  // sum ||x||^2: set once by the caller
+    BlockView v;
+    for (std::size_t i0 = 0; i0 < x.n; i0 += sm::kBlock) {
+        block_view(x, i0, v);
+        block_w_sums(solver, v.r, v.g, v.b, partials);
         sm::add_partials(st, partials);
     }
+}
+
+sm::Stats c_step(const OdSamples& x, const Matrix w, double lambda, double x2) {
+    sm::Stats st;
+    sm::clear(st);
+    c_step_sums(x, sm::c_step_solver(w, lambda), st);
+    st.sum_x2 = x2;
     return st;
 }
 
+// atan2(y, x) for non-zero finite x and y, within 1e-10 of the exact angle (what
+// angle_histogram needs; not a replacement for atan2): the octant by selects, then the Taylor
+// series of atan to z^21 over |z| <= tan(pi/8). The series alternates with decreasing terms,
+// so the first omitted one bounds the error: tan(pi/8)^23 / 23 < 7e-11; rounding adds about
+// 1e-15. Written with selects so that it vectorises.
+inline double approx_atan2(double y, double x) {
+    constexpr double kTanPi8 = 0.41421356237309503;
+    const double ax = std::fabs(x), ay = std::fabs(y);
+    const double mx = ax > ay ? ax : ay, mn = ax > ay ? ay : ax;
+    // atan(mn / mx) = pi/4 + atan(z), z = (mn - mx) / (mn + mx), above tan(pi/8).
+    const bool big = mn > kTanPi8 * mx;
+    const double z = (big ? mn - mx : mn) / (big ? mn + mx : mx);
+    const double z2 = z * z;
+    double p = 1.0 / 21.0;  // Horner over z^2: sum_k (-1)^k z^2k / (2k + 1), k = 0..10
+    for (int k = 9; k >= 0; --k) p = (k % 2 == 0 ? 1.0 : -1.0) / (2 * k + 1) + z2 * p;
+    double t = (big ? sm::kPi / 4 : 0.0) + z * p;  // atan(mn / mx), in [0, pi/4]
+    t = ay > ax ? sm::kPi / 2 - t : t;
+    t = x < 0 ? sm::kPi - t : t;
+    return y < 0 ? -t : t;
+}
+
 }  // namespace
+
+// sm::angle_bin truncates (atan2(t2, t1) + pi) / (2 pi) * kAngleBins. Here that position is
+// formed from approx_atan2 instead; its error (below 1e-10 radians, 1e-7 bins; atan2's own is a
+// few ulp) cannot move the truncation unless the position lies within kMargin of a bin edge, and
+// only those samples (about 2 in 10,000) and those on an axis (t1 or t2 zero, where the sign of
+// a zero decides between -pi and pi) call sm::angle_bin itself. So every bin is sm::angle_bin's.
+VN_VECTOR_CLONES
+void angle_histogram(const OdSamples& x, const double e1[3], const double e2[3], std::uint32_t* hist) {
+    constexpr double kMargin = 1e-4;  // bins; 1,000 times the error bound above
+    constexpr std::size_t kChunk = 256;
+    double pos[kChunk];
+    for (std::size_t i0 = 0; i0 < x.n; i0 += kChunk) {
+        const std::size_t m = std::min(kChunk, x.n - i0);
+        const float *r = x.r + i0, *g = x.g + i0, *b = x.b + i0;
+        for (std::size_t i = 0; i < m; ++i) {
+            // The same projections as sm::angle_bin, operation for operation.
+            const double t1 = r[i] * e1[0] + g[i] * e1[1] + b[i] * e1[2];
+            const double t2 = r[i] * e2[0] + g[i] * e2[1] + b[i] * e2[2];
+            const bool off_axis = (t1 != 0.0) & (t2 != 0.0);
+            pos[i] = off_axis ? (approx_atan2(t2, t1) + sm::kPi) / (2 * sm::kPi) * sm::kAngleBins : -1.0;
+        }
+        for (std::size_t i = 0; i < m; ++i) {
+            const double p = pos[i];
+            // p is NaN (t1 or t2 not finite) or -1 (on an axis): the comparisons fail.
+            const bool safe = p >= kMargin && p <= sm::kAngleBins - kMargin &&
+                              p - std::floor(p) >= kMargin && p - std::floor(p) <= 1.0 - kMargin;
+            ++hist[safe ? static_cast<int>(p) : sm::angle_bin(r[i], g[i], b[i], e1, e2)];
+        }
+    }
+}
 
 StainMatrix normalize_and_order(StainMatrix w) {
     Matrix m;
@@ -161,7 +264,7 @@ StainMatrix snmf_start(const OdSamples& x) {
     sm::orient(e1);
     sm::orient(e2);
     std::vector<std::uint32_t> hist(sm::kAngleBins, 0);
-    for (std::size_t i = 0; i < x.n; ++i) ++hist[static_cast<std::size_t>(sm::angle_bin(x.r[i], x.g[i], x.b[i], e1, e2))];
+    angle_histogram(x, e1, e2, hist.data());
     const double lo = sm::angle_percentile(hist.data(), 1.0, x.n);
     const double hi = sm::angle_percentile(hist.data(), 99.0, x.n);
     sm::start_from_plane(e1, e2, lo, hi, w);
@@ -187,11 +290,12 @@ double snmf_objective(const OdSamples& x, const StainMatrix& w, double lambda) {
 SnmfResult snmf(const OdSamples& x, double lambda, int max_iterations, double tolerance) {
     Matrix start;
     to_array(snmf_start(x), start);
+    const double x2 = sum_x2(x);
     sm::State state;
     sm::snmf_begin(state, start, x.n);
     // Each pass evaluates the point the state machine asks for (sm::snmf_advance documents the
     // iteration: W-step, safeguarded extrapolation, stopping rule).
-    while (state.active) sm::snmf_advance(state, c_step(x, state.eval, lambda), lambda, max_iterations, tolerance);
+    while (state.active) sm::snmf_advance(state, c_step(x, state.eval, lambda, x2), lambda, max_iterations, tolerance);
     SnmfResult res;
     res.w = from_array(state.w);
     res.objective = state.f;

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 
 namespace vn {
 
@@ -37,6 +38,10 @@ struct SnmfResult {
 // The deterministic start: principal-plane extremes, ordered. Falls back to the built-in
 // reference vectors for a direction that has no positive part.
 StainMatrix snmf_start(const OdSamples& x);
+
+// Adds the sm::angle_bin of every sample in the plane (e1, e2) to hist (sm::kAngleBins counts),
+// calling atan2 only for the few samples near a bin edge or on an axis.
+void angle_histogram(const OdSamples& x, const double e1[3], const double e2[3], std::uint32_t* hist);
 
 SnmfResult snmf(const OdSamples& x, double lambda, int max_iterations, double tolerance);
 

@@ -1,6 +1,7 @@
 #include "core/transform.hpp"
 
 #include "core/tables.hpp"
+#include "core/vector_clones.hpp"
 
 namespace vn {
 
@@ -19,6 +20,7 @@ TransformPlan make_plan(const StainModel& source, const StainModel& target) {
     return plan;
 }
 
+VN_VECTOR_CLONES
 void transform_rows(const TransformPlan& plan, RgbView src, RgbSpan dst, int y0, int y1) {
     const Tables& t = tables();
     const px::Solver<float> s = plan.solver;
@@ -35,6 +37,7 @@ void transform_rows(const TransformPlan& plan, RgbView src, RgbSpan dst, int y0,
         for (int x0 = 0; x0 < src.width; x0 += kBlock) {
             const int n = src.width - x0 < kBlock ? src.width - x0 : kBlock;
             const std::uint8_t* p = in + 3 * x0;
+#pragma GCC unroll 4
             for (int i = 0; i < n; ++i) {
                 o0[i] = t.od[p[3 * i]];
                 o1[i] = t.od[p[3 * i + 1]];
@@ -49,6 +52,7 @@ void transform_rows(const TransformPlan& plan, RgbView src, RgbSpan dst, int y0,
             for (int i = 0; i < n; ++i) k1[i] = px::render_bin(r, 1, ch[i], ce[i]);
             for (int i = 0; i < n; ++i) k2[i] = px::render_bin(r, 2, ch[i], ce[i]);
             std::uint8_t* q = out + 3 * x0;
+#pragma GCC unroll 4
             for (int i = 0; i < n; ++i) {
                 q[3 * i] = t.exp_out[k0[i]];
                 q[3 * i + 1] = t.exp_out[k1[i]];

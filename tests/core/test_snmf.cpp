@@ -3,9 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
 
 #include "core/estimate.hpp"
 #include "core/snmf.hpp"
+#include "core/snmf_math.hpp"
 #include "core/synthetic.hpp"
 #include "tests/core/snmf_reference.hpp"
 
@@ -91,4 +95,48 @@ TEST_CASE("SNMF start is sane on tiny and degenerate inputs", "[snmf]") {
     for (const auto& row : res.w)
         for (double v : row) CHECK(std::isfinite(v));
     CHECK(std::isfinite(res.objective));
+}
+
+TEST_CASE("the start's angle histogram equals sm::angle_bin sample by sample", "[snmf]") {
+    // Random OD samples in random planes, plus samples placed on every bin edge (within float
+    // rounding), on the axes and at zero, where the histogram must call atan2 itself.
+    std::mt19937_64 rng(7);
+    std::uniform_real_distribution<double> unit(-1.0, 1.0);
+    std::uniform_real_distribution<float> od(0.0f, 3.0f);
+    auto direction = [&] {
+        double v[3], n = 0;
+        for (double& c : v) {
+            c = unit(rng);
+            n += c * c;
+        }
+        n = std::sqrt(n);
+        return std::array<double, 3>{v[0] / n, v[1] / n, v[2] / n};
+    };
+    std::vector<std::array<std::array<double, 3>, 2>> planes = {{{{1, 0, 0}, {0, 1, 0}}}, {{{0, 0, -1}, {0, -1, 0}}}};
+    for (int i = 0; i < 6; ++i) planes.push_back({direction(), direction()});
+    for (const auto& plane : planes) {
+        std::vector<float> r, g, b;
+        for (int i = 0; i < 200000; ++i) {
+            r.push_back(od(rng));
+            g.push_back(i % 97 == 0 ? 0.0f : od(rng));
+            b.push_back(i % 89 == 0 ? 0.0f : od(rng));
+        }
+        for (int k = 0; k <= sm::kAngleBins; ++k)  // bin edges in the (r, g) plane, b = 0
+            for (double nudge : {-1e-9, 0.0, 1e-9}) {
+                const double ang = -sm::kPi + 2 * sm::kPi * k / sm::kAngleBins + nudge;
+                r.push_back(static_cast<float>(2 * std::cos(ang)));
+                g.push_back(static_cast<float>(2 * std::sin(ang)));
+                b.push_back(0.0f);
+            }
+        for (float v : {0.0f, -0.0f, 1.0f, -1.0f}) {
+            r.push_back(v), g.push_back(0.0f), b.push_back(0.0f);
+            r.push_back(0.0f), g.push_back(v), b.push_back(-0.0f);
+        }
+        const double e1[3] = {plane[0][0], plane[0][1], plane[0][2]};
+        const double e2[3] = {plane[1][0], plane[1][1], plane[1][2]};
+        std::vector<std::uint32_t> want(sm::kAngleBins, 0), got(sm::kAngleBins, 0);
+        for (std::size_t i = 0; i < r.size(); ++i) ++want[static_cast<std::size_t>(sm::angle_bin(r[i], g[i], b[i], e1, e2))];
+        angle_histogram(OdSamples{r.data(), g.data(), b.data(), r.size()}, e1, e2, got.data());
+        CHECK(got == want);
+    }
 }
