@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/estimate.hpp"
 #include "core/pixel_math.hpp"
 #include "core/tables.hpp"
 #include "core/thread_pool.hpp"
@@ -809,6 +810,13 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
                 ++n_tissue;
                 n_artefact += artefact_at[i];
             }
+        // Magenta only where the estimate left pixels out: a few failing pixels (under the bar of
+        // leave_out_artefacts) are the tissue's own extremes and were kept.
+        const bool left_out = opt.transform ? source.artefact_pixels > 0 : leave_out_artefacts(n_artefact, n_tissue);
+        if (!left_out) {
+            std::fill(artefact_at.begin(), artefact_at.end(), std::uint8_t{0});
+            n_artefact = 0;
+        }
         std::vector<QcBox> boxes;
         const double sx = static_cast<double>(before.width) / static_cast<double>(res.width);
         const double sy = static_cast<double>(before.height) / static_cast<double>(res.height);

@@ -97,7 +97,7 @@ StainModel pooled_source_model(const std::vector<std::string>& paths, Backend& b
         const RgbImage img = load_image(path, options);
         const TissuePixels t = gather_tissue({img.view()}, nullptr, params.exclude_artefacts);
         artefacts += t.artefact_pixels;
-        for (std::uint64_t r : sample_ranks(t.count(), quota, params.seed + k++))
+        for (std::uint64_t r : sample_kept_ranks(t, quota, params.seed + k++))
             pool.insert(pool.end(), t.rgb.begin() + static_cast<long>(3 * r), t.rgb.begin() + static_cast<long>(3 * r + 3));
     }
     const RgbView view{pool.data(), static_cast<int>(pool.size() / 3), pool.empty() ? 0 : 1, pool.size()};
