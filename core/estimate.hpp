@@ -1,4 +1,4 @@
-// Estimating a stain model from pixels (docs/method.md) on the CPU.
+// Estimating a stain model from pixels (docs/method.md §2-§4) on the CPU.
 #pragma once
 
 #include <cstdint>
@@ -27,14 +27,14 @@ std::string absent_stain(const StainModel& m);
 
 // Whether the tissue pixels that fail px::is_artefact are left out of an estimate: only when
 // they are at least 1 in kArtefactMinShareInverse (1,000) of all its tissue pixels
-// (docs/method.md, "Pixels left out"); fewer are the tissue's own extremes (saturated nuclei,
+// (docs/method.md §2); fewer are the tissue's own extremes (saturated nuclei,
 // pale grey edges), not ink. Shared by every backend.
 constexpr std::uint64_t kArtefactMinShareInverse = 1000;
 inline bool leave_out_artefacts(std::uint64_t artefacts, std::uint64_t all_tissue) {
     return artefacts > 0 && artefacts * kArtefactMinShareInverse >= all_tissue;
 }
 
-// The tissue pixels (docs/method.md, "Per pixel") of a set of images, packed RGB in image order.
+// The tissue pixels (docs/method.md §1 of a set of images, packed RGB in image order.
 // With exclude_artefacts, tissue pixels that fail px::is_artefact are counted, not kept (when
 // leave_out_artefacts says so; else every tissue pixel is kept and none counted), and their
 // ranks among all tissue pixels (kept and left out, in image order) are recorded, so that the

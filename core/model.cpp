@@ -15,7 +15,7 @@ using nlohmann::json;
 constexpr double kPi = 3.14159265358979323846;
 constexpr int kModelVersion = 1;                 // the "version" this build writes and reads
 constexpr double kUnitLengthTolerance = 1e-3;    // |norm - 1| allowed of a stain_matrix row
-constexpr double kTissueMaxLstar = 0.8;          // the tissue test's L* bound (docs/method.md), recorded
+constexpr double kTissueMaxLstar = 0.8;          // the tissue test's L* bound (docs/method.md §1), recorded
 
 // What a model file may hold and still give finite transform constants (make_plan works in
 // float: a ratio of max concentrations or a lambda near 1e308 became inf there, and a max

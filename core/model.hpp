@@ -12,7 +12,7 @@ namespace vn {
 struct EstimateParams {
     std::uint64_t seed = 20160801;     // subsample seed
     std::size_t sample_size = 20000;   // tissue pixels used by SNMF (uniform sample without replacement)
-    double lambda = 0.1;               // SNMF sparsity (docs/method.md)
+    double lambda = 0.1;               // SNMF sparsity (docs/method.md §3)
     double lambda_conc = 0.01;         // per-pixel concentration solve (section 5)
     double percentile = 99.0;          // scaling statistic (section 6)
     std::size_t min_tissue_pixels = 1000;

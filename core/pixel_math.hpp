@@ -1,4 +1,4 @@
-// The per-pixel math of the method (docs/method.md, "Per pixel"),
+// The per-pixel math of the method (docs/method.md §1,
 // written once and compiled both for the host and for CUDA devices.
 //
 // Rules for this file: plain inline functions over small trivially copyable structs; no
@@ -19,7 +19,7 @@
 namespace vn {
 namespace px {
 
-// ---- constants (docs/method.md) ----------------------------------------------------------
+// ---- constants (docs/method.md §1-§4) ----------------------------------------------------
 
 // Tissue: CIE L* < 80, i.e. Y < (96/116)^3. Y is summed in fixed point (2^28 = 1.0) from
 // three exact per-channel tables, so the test is integer arithmetic, identical on every
@@ -48,7 +48,7 @@ constexpr std::uint32_t kHistMinBits = 0x39800000u;  // 2^-12
 constexpr std::uint32_t kHistMaxBits = 0x43800000u;  // 2^8
 constexpr int kHistBins = static_cast<int>((kHistMaxBits - kHistMinBits) >> kHistShift) + 1;
 
-// Ink and artefacts (docs/method.md, "Pixels left out"): tissue pixels whose optical density
+// Ink and artefacts (docs/method.md §2): tissue pixels whose optical density
 // no non-negative mix of hematoxylin and eosin produces. Both stains absorb green more than they
 // absorb red (eosin) or blue (hematoxylin), so an H&E pixel's green OD clearly exceeds the smaller
 // of its red and blue ODs; neither stain absorbs red 30% more than green (only saturated nuclei

@@ -1,4 +1,4 @@
-// Sparse NMF stain separation (docs/method.md).
+// Sparse NMF stain separation (docs/method.md §3).
 //
 //   F(W, C) = 1/2 sum_i ||x_i - W^T c_i||^2 + lambda sum_i (c_iH + c_iE),  C >= 0, W >= 0, ||w_k|| <= 1
 //
@@ -29,7 +29,7 @@ struct OdSamples {
 };
 
 struct SnmfResult {
-    StainMatrix w{};        // rows unit length, ordered H then E (docs/method.md)
+    StainMatrix w{};        // rows unit length, ordered H then E (docs/method.md §3)
     double objective = 0.0; // F / n with C solved exactly for w
     int iterations = 0;
     bool converged = false;

@@ -1,4 +1,4 @@
-// The steps of SNMF (docs/method.md) as host+device functions (VN_HD): the C-step's
+// The steps of SNMF (docs/method.md §3) as host+device functions (VN_HD): the C-step's
 // sums over blocks of 256 samples with their fixed-order double total, the objective from the
 // sufficient statistics, the exact W-step, the iteration with safeguarded extrapolation as a
 // state machine that needs one C-step per call, the deterministic start from the principal

@@ -18,7 +18,7 @@ const Tables& tables();
 
 // Double-precision definitions the tables are built from (also used by reference tests).
 double od_exact(int v);
-double luma_exact(int r, int g, int b);  // CIE Y of an sRGB pixel (docs/method.md)
+double luma_exact(int r, int g, int b);  // CIE Y of an sRGB pixel (docs/method.md §1)
 bool is_tissue_exact(int r, int g, int b);
 
 }  // namespace vn

@@ -1,4 +1,4 @@
-// Concentration histograms (docs/method.md, "Scaling statistics") of the compacted tissue pixels of many
+// Concentration histograms (docs/method.md §4) of the compacted tissue pixels of many
 // segments in one launch, and their percentiles.
 #pragma once
 

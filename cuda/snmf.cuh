@@ -1,4 +1,4 @@
-// SNMF of many segments at once (docs/method.md, "Estimating a stain matrix"; core/snmf.cpp, step for step):
+// SNMF of many segments at once (docs/method.md §3; core/snmf.cpp, step for step):
 // sample moments, principal axes (cuSOLVER batched Jacobi), the deterministic start, then
 // alternating C-steps (one thread per block of 256 samples, summed like the CPU's c_step) and
 // updates (one thread per segment: fixed-order double totals, exact W-step, extrapolation,

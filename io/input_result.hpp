@@ -15,7 +15,7 @@
 namespace vn {
 
 // Source/target scale ratios outside [kMinScaleRatio, kMaxScaleRatio] usually mean a failed
-// estimate, not a real stain difference (docs/method.md).
+// estimate, not a real stain difference (docs/method.md §7).
 constexpr double kMinScaleRatio = 0.25;
 constexpr double kMaxScaleRatio = 4.0;
 

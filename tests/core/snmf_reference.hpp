@@ -1,4 +1,4 @@
-// An independent double-precision reference solver for the SNMF objective of docs/method.md
+// An independent double-precision reference solver for the SNMF objective of docs/method.md §3
 // section 4: W is parametrised by two spherical angles per row (rows unit length, the norm
 // bound is active at any optimum), C is solved exactly per pixel, and F(W) is minimised by
 // Nelder-Mead from several starts. Slow and simple on purpose.

@@ -1,4 +1,4 @@
-// The ink and artefact filter (px::is_artefact, docs/method.md "Pixels left out"): what it
+// The ink and artefact filter (px::is_artefact, docs/method.md §2): what it
 // leaves out, that it changes nothing on clean H&E, and what painted pen ink does to the
 // estimate with and without it. The figures go to the test output (run with -s to see them all).
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-// The per-pixel math (core/pixel_math.hpp) against docs/method.md ("Per pixel") in double precision.
+// The per-pixel math (core/pixel_math.hpp) against docs/method.md §1 in double precision.
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// The fixed-model transform against the double-precision reference of docs/method.md.
+// The fixed-model transform against the double-precision reference of docs/method.md §1.
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -137,7 +137,7 @@ struct Diff {
         over_one += o.over_one;
         max_abs = std::max(max_abs, o.max_abs);
     }
-    // docs/method.md, "Per pixel": |difference| <= 1 on >= 99.9% of pixels, never > 2.
+    // docs/method.md §1: |difference| <= 1 on >= 99.9% of pixels, never > 2.
     bool within_contract() const { return max_abs <= 2 && over_one * 1000 <= pixels; }
     // The fixed-model transform: the same px::transform_pixel with the same tables, no fused
     // multiply-adds on either side (docs/cuda.md, "Exactness and parity"): identical bytes.

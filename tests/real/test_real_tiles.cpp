@@ -87,7 +87,7 @@ TEST_CASE("the non-H&E and blank tiles are handled without NaN", "[real]") {
     }
 }
 
-// ---- the ink and artefact filter on real tiles (docs/method.md "Pixels left out") ----------
+// ---- the ink and artefact filter on real tiles (docs/method.md §2) ----------
 
 namespace {
 
