@@ -3,14 +3,12 @@
 #include "cuda/cuda_backend.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
-#include <exception>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "core/error.hpp"
+#include "core/stream.hpp"
 #include "core/thread_pool.hpp"
 #include "cuda/check.cuh"
 #include "cuda/device_tables.cuh"
@@ -164,6 +162,22 @@ public:
         return "cuda:" + ids + " (" + names + ")";
     }
 
+    BackendProperties properties() const override {
+        BackendProperties p;
+        p.kind = BackendKind::Cuda;
+        p.prefers_color_table = false;
+        p.host_buffers_pinned = true;
+        return p;
+    }
+
+    // Page-locked for every device (portable), so any lane copies it by DMA.
+    HostBuffer host_buffer(std::size_t bytes) override {
+        DeviceGuard guard(devices_.front().id);
+        void* p = nullptr;
+        VN_CUDA_CHECK(cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocPortable));
+        return HostBuffer(static_cast<std::uint8_t*>(p), bytes, [](void* q) noexcept { (void)cudaFreeHost(q); });
+    }
+
     StainModel estimate(const std::vector<RgbView>& images, const EstimateParams& params) override {
         std::lock_guard<std::mutex> lock(call_mutex_);
         DeviceContext& dev = devices_.front();
@@ -310,41 +324,28 @@ public:
     }
 
 private:
-    // Runs fn(device, lane, b) for every batch b: one thread per lane pulls batches until none
-    // are left; the first exception stops the others and is rethrown here.
+    // Runs fn(device, lane, b) for every batch b on the ordered stream engine (core/stream.hpp):
+    // one worker per lane pulls batches; the first exception stops the others and is rethrown.
     template <typename F>
     void run_batches(std::size_t count, const F& fn) {
         if (count == 0) return;
-        const std::size_t workers = std::min(count, lane_order_.size());
-        if (workers == 1) {
+        if (std::min(count, lane_order_.size()) == 1) {
             DeviceGuard guard(lane_order_[0].device->id);
             for (std::size_t b = 0; b < count; ++b) fn(*lane_order_[0].device, *lane_order_[0].lane, b);
             return;
         }
-        std::atomic<std::size_t> next{0};
-        std::atomic<bool> stop{false};
-        std::exception_ptr error;
-        std::mutex error_mutex;
-        std::vector<std::thread> threads;
-        for (std::size_t w = 0; w < workers; ++w)
-            threads.emplace_back([&, w] {
-                try {
-                    const LaneRef& ref = lane_order_[w];
-                    VN_CUDA_CHECK(cudaSetDevice(ref.device->id));
-                    for (;;) {
-                        if (stop.load()) return;
-                        const std::size_t b = next.fetch_add(1);
-                        if (b >= count) return;
-                        fn(*ref.device, *ref.lane, b);
-                    }
-                } catch (...) {
-                    std::lock_guard<std::mutex> lock(error_mutex);
-                    if (!error) error = std::current_exception();
-                    stop.store(true);
-                }
-            });
-        for (std::thread& t : threads) t.join();
-        if (error) std::rethrow_exception(error);
+        StreamLimits limits;
+        limits.workers = static_cast<int>(lane_order_.size());
+        limits.what = "CUDA batches";
+        run_ordered<bool>(
+            count, limits, [](std::uint64_t) { return std::size_t{0}; },
+            [&](std::uint64_t b, int worker) {
+                const LaneRef& ref = lane_order_[static_cast<std::size_t>(worker)];
+                VN_CUDA_CHECK(cudaSetDevice(ref.device->id));
+                fn(*ref.device, *ref.lane, static_cast<std::size_t>(b));
+                return true;
+            },
+            [](std::uint64_t, bool&&) {});
     }
 
     struct LaneRef {

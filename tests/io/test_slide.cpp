@@ -452,12 +452,12 @@ TEST_CASE("the colour table gives the same pixels as transforming every tile", "
     const vn::StainModel source = model_for(in), target = vn::builtin_reference();
     TempDir dir;
     vn::SlideOptions o = lossless_options();
-    o.colour_lut = vn::ColourLut::Always;
+    o.color_lut = vn::ColorLut::Always;
     const vn::SlideResult a = vn::normalize_slide(in, dir.file("lut.svs"), source, target, backend(), o);
-    o.colour_lut = vn::ColourLut::Never;
+    o.color_lut = vn::ColorLut::Never;
     const vn::SlideResult b = vn::normalize_slide(in, dir.file("batches.svs"), source, target, backend(), o);
-    CHECK(a.colour_lut);
-    CHECK_FALSE(b.colour_lut);
+    CHECK(a.color_lut);
+    CHECK_FALSE(b.color_lut);
     CHECK(read_level(dir.file("lut.svs")).pixels == read_level(dir.file("batches.svs")).pixels);
 }
 
