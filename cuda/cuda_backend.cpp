@@ -97,6 +97,12 @@ struct DeviceContext {
     }
 };
 
+// The smallest staging buffer and per-tile batch a backend gets, whatever its options say.
+constexpr std::size_t kMinBufferBytes = std::size_t{1} << 20;
+// Fixed-model batches are at least this big (or the staging buffer), so that small calls are
+// not cut into tiny launches.
+constexpr std::size_t kMinTransformBatchBytes = std::size_t{4} << 20;
+
 // A piece of work of the fixed-model transform: rows [y0, y1) of one tile.
 struct Piece {
     std::size_t tile;
@@ -127,8 +133,8 @@ public:
         }
         options_.lanes_per_device = std::max(1, options_.lanes_per_device);
         options_.max_tiles_per_batch = std::max(1, options_.max_tiles_per_batch);
-        options_.staging_bytes = std::max<std::size_t>(options_.staging_bytes, 1u << 20);
-        options_.batch_bytes = std::max<std::size_t>(options_.batch_bytes, 1u << 20);
+        options_.staging_bytes = std::max(options_.staging_bytes, kMinBufferBytes);
+        options_.batch_bytes = std::max(options_.batch_bytes, kMinBufferBytes);
         for (int id : ids) {
             DeviceGuard guard(id);
             DeviceContext ctx;
@@ -207,7 +213,7 @@ public:
         // Batches of whole rows, at most one staging buffer each, and enough of them to keep
         // every lane busy.
         const std::size_t lanes = lane_order_.size();
-        const std::size_t floor_bytes = std::min<std::size_t>(std::size_t{4} << 20, options_.staging_bytes);
+        const std::size_t floor_bytes = std::min(kMinTransformBatchBytes, options_.staging_bytes);
         const std::size_t target = std::clamp<std::size_t>(total / (2 * lanes) + 1, floor_bytes, options_.staging_bytes);
         std::vector<std::vector<Piece>> batches(1);
         std::size_t batch_bytes = 0;

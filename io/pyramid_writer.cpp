@@ -43,6 +43,10 @@ struct Job {
 };
 
 constexpr int kWork = -1;
+// Level-0 tiles between push() and the writer when the options leave it open: at least
+// kMinInFlight, kInFlightPerThread per encoder thread.
+constexpr int kMinInFlight = 32;
+constexpr int kInFlightPerThread = 4;
 
 }  // namespace
 
@@ -106,7 +110,7 @@ struct PyramidWriter::Impl {
         level0_direct = grids[0].tile_w == ts && grids[0].tile_h == ts;
         if (!level0_direct) strip0 = RgbImage(static_cast<int>(w), static_cast<int>(std::min<std::int64_t>(ts, h)));
         opt.threads = default_thread_count(opt.threads);
-        if (opt.max_in_flight <= 0) opt.max_in_flight = std::max(32, 4 * opt.threads);
+        if (opt.max_in_flight <= 0) opt.max_in_flight = std::max(kMinInFlight, kInFlightPerThread * opt.threads);
         if (opt.thumbnail_size <= 0) opt.thumbnail_size = 1024;
         ready.resize(levels.size());
         next.assign(levels.size(), 0);

@@ -291,6 +291,10 @@ constexpr int kTissueSampleStep = 8;
 // The color table pays for itself from this many level-0 pixels on (its build pushes 2^24
 // colors through the backend).
 constexpr double kColorTableMinPixels = 4.0 * 16777216.0;
+// Pixels of the overview read for the QC images.
+constexpr std::uint64_t kQcOverviewPixels = 4000000;
+// A target/source stain scale ratio outside [1 / kScaleRatioWarn, kScaleRatioWarn] is warned about.
+constexpr double kScaleRatioWarn = 4.0;
 
 // How level 0 flows: one ordered stream (core/stream.hpp). Every item is a run of consecutive
 // tiles; a worker reads and decodes them (into backend host memory when the backend transforms
@@ -717,7 +721,7 @@ TransformPlan plan_transform(const SlideReader& slide, const std::string& in, co
         plan = make_plan(source, target);
         for (int k = 0; k < 2; ++k) {
             const double r = target.max_conc[static_cast<std::size_t>(k)] / source.max_conc[static_cast<std::size_t>(k)];
-            if (!(r >= 0.25 && r <= 4.0))
+            if (!(r >= 1.0 / kScaleRatioWarn && r <= kScaleRatioWarn))
                 res.warnings.push_back(std::string(k == 0 ? "hematoxylin" : "eosin") + " scale ratio " + fmt(r, 2) +
                                        " is far from 1: the source estimate may have failed");
         }
@@ -884,7 +888,7 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
     SlideOverview ov;
     OverviewMask mask;
     if (!opt.qc_dir.empty()) {
-        ov = read_overview(slide, 4000000, opt.stop);
+        ov = read_overview(slide, kQcOverviewPixels, opt.stop);
         mask = tissue_mask(ov.image);
     }
 
