@@ -750,9 +750,12 @@ StreamPlan plan_stream(std::uint64_t tiles, double level0_pixels, const Backend&
     // backend.transform works on runs of tiles; a table lookup or a re-encode on single tiles.
     sp.batch = sp.transform ? static_cast<int>(std::clamp<std::size_t>(budget / 4, 1, static_cast<std::size_t>(std::max(1, opt.batch_tiles))))
                             : 1;
-    // A small slide still gives every worker an item.
+    // A small slide still gives every worker an item; many workers get smaller items, so that
+    // an item for each of them and one more stay within kInFlightBytes.
+    const std::size_t bytes_per_tile = tile_bytes * (sp.transform ? 2u : 1u);
     const std::uint64_t per_worker = (tiles + static_cast<std::uint64_t>(threads) - 1) / static_cast<std::uint64_t>(std::max(1, threads));
-    sp.batch = static_cast<int>(std::max<std::uint64_t>(1, std::min<std::uint64_t>(static_cast<std::uint64_t>(sp.batch), per_worker)));
+    const std::uint64_t fits = kInFlightBytes / (bytes_per_tile * static_cast<std::size_t>(threads + 1));
+    sp.batch = static_cast<int>(std::max<std::uint64_t>(1, std::min({static_cast<std::uint64_t>(sp.batch), per_worker, fits})));
     sp.item_bytes = static_cast<std::size_t>(sp.batch) * tile_bytes * (sp.transform ? 2u : 1u);
     // Two batches and a tile per worker ahead of the writer, within half of kInFlightBytes;
     // but always an item for every worker and one more.
