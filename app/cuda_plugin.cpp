@@ -50,6 +50,20 @@ public:
             rethrow_from_module();
         }
     }
+    BackendProperties properties() const override {
+        try {
+            return inner_->properties();
+        } catch (...) {
+            rethrow_from_module();
+        }
+    }
+    HostBuffer host_buffer(std::size_t bytes) override {
+        try {
+            return inner_->host_buffer(bytes);
+        } catch (...) {
+            rethrow_from_module();
+        }
+    }
     StainModel estimate(const std::vector<RgbView>& images, const EstimateParams& params) override {
         try {
             return inner_->estimate(images, params);

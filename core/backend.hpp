@@ -2,9 +2,11 @@
 // Everything else (I/O, the slide pipeline, the CLI) talks to this interface only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/image.hpp"
@@ -27,11 +29,69 @@ struct TileOutcome {
     double tissue_fraction = 0.0;
 };
 
+// What kind of executor a backend is, and what its callers may rely on: read from here, never
+// from the backend's name.
+enum class BackendKind { Cpu, Cuda };
+
+struct BackendProperties {
+    BackendKind kind = BackendKind::Cpu;
+    // A fixed-model transform of a whole slide is cheaper as one table of all 2^24 colors made
+    // by one transform call and one lookup a pixel (io/slide_pipeline.hpp, ColorLut::Auto).
+    bool prefers_color_table = false;
+    // host_buffer() memory is page-locked: the device reads and writes it by DMA, without a
+    // copy through a staging buffer.
+    bool host_buffers_pinned = false;
+};
+
+// Host memory handed out by a backend (Backend::host_buffer) for pixels it reads or writes:
+// page-locked for a GPU, plain aligned memory for the CPU. Move-only; the memory goes back
+// to the backend's allocator when the buffer is destroyed (also after its backend is gone).
+class HostBuffer {
+public:
+    using Release = void (*)(void* data) noexcept;
+    HostBuffer() = default;
+    HostBuffer(std::uint8_t* data, std::size_t bytes, Release release) noexcept
+        : data_(data), bytes_(bytes), release_(release) {}
+    ~HostBuffer() { reset(); }
+    HostBuffer(HostBuffer&& o) noexcept
+        : data_(std::exchange(o.data_, nullptr)), bytes_(std::exchange(o.bytes_, 0)), release_(o.release_) {}
+    HostBuffer& operator=(HostBuffer&& o) noexcept {
+        if (this != &o) {
+            reset();
+            data_ = std::exchange(o.data_, nullptr);
+            bytes_ = std::exchange(o.bytes_, 0);
+            release_ = o.release_;
+        }
+        return *this;
+    }
+    HostBuffer(const HostBuffer&) = delete;
+    HostBuffer& operator=(const HostBuffer&) = delete;
+
+    std::uint8_t* data() const { return data_; }
+    std::size_t size() const { return bytes_; }
+    void reset() noexcept {
+        if (data_ && release_) release_(data_);
+        data_ = nullptr;
+        bytes_ = 0;
+    }
+
+private:
+    std::uint8_t* data_ = nullptr;
+    std::size_t bytes_ = 0;
+    Release release_ = nullptr;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
-    // "cpu (2 threads)", "cuda:0 (NVIDIA H200)", ...
+    // "cpu (2 threads)", "cuda:0 (NVIDIA H200)", ... (for people: logs and reports)
     virtual std::string name() const = 0;
+
+    virtual BackendProperties properties() const = 0;
+
+    // `bytes` of host memory for the pixels of tile jobs (uninitialized). Callers that reuse
+    // buffers for many calls (the slide pipeline) decode straight into them.
+    virtual HostBuffer host_buffer(std::size_t bytes) = 0;
 
     // Estimates one model from the pooled pixels of `images` (fit, estimate, a slide's sample).
     // Throws Error(Data) when there is too little tissue or the stains come out parallel.
@@ -48,6 +108,9 @@ public:
 
 // Throws Error(Internal) for a job whose sizes differ or whose output aliases its input.
 void check_tile_job(const TileJob& job);
+
+// Plain host memory aligned for vector loads (the CPU backend's host_buffer).
+HostBuffer aligned_host_buffer(std::size_t bytes);
 
 // The CPU backend with `threads` worker threads (0: all cores, or SLURM_CPUS_PER_TASK).
 std::unique_ptr<Backend> make_cpu_backend(int threads);

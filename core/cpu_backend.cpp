@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <thread>
 
@@ -15,6 +16,8 @@ namespace vn {
 namespace {
 
 constexpr int kBandRows = 32;
+// Host buffers start on a cache line (and a vector register's width) boundary.
+constexpr std::size_t kHostBufferAlignment = 64;
 
 void copy_image(RgbView src, RgbSpan dst) {
     const std::size_t bytes = static_cast<std::size_t>(src.width) * 3u;
@@ -28,6 +31,16 @@ public:
     std::string name() const override {
         return "cpu (" + std::to_string(pool_.size()) + (pool_.size() == 1 ? " thread)" : " threads)");
     }
+
+    BackendProperties properties() const override {
+        BackendProperties p;
+        p.kind = BackendKind::Cpu;
+        p.prefers_color_table = true;
+        p.host_buffers_pinned = false;
+        return p;
+    }
+
+    HostBuffer host_buffer(std::size_t bytes) override { return aligned_host_buffer(bytes); }
 
     StainModel estimate(const std::vector<RgbView>& images, const EstimateParams& params) override {
         return estimate_model(images, params, &pool_);
@@ -93,6 +106,14 @@ private:
 };
 
 }  // namespace
+
+HostBuffer aligned_host_buffer(std::size_t bytes) {
+    void* p = nullptr;
+    const std::size_t rounded = (std::max<std::size_t>(bytes, 1) + kHostBufferAlignment - 1) / kHostBufferAlignment *
+                                kHostBufferAlignment;
+    if (::posix_memalign(&p, kHostBufferAlignment, rounded) != 0) throw std::bad_alloc();
+    return HostBuffer(static_cast<std::uint8_t*>(p), bytes, [](void* q) noexcept { std::free(q); });
+}
 
 void check_tile_job(const TileJob& job) {
     if (job.src.width != job.dst.width || job.src.height != job.dst.height)

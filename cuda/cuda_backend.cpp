@@ -3,14 +3,12 @@
 #include "cuda/cuda_backend.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
-#include <exception>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "core/error.hpp"
+#include "core/stream.hpp"
 #include "core/thread_pool.hpp"
 #include "cuda/check.cuh"
 #include "cuda/device_tables.cuh"
@@ -99,6 +97,12 @@ struct DeviceContext {
     }
 };
 
+// The smallest staging buffer and per-tile batch a backend gets, whatever its options say.
+constexpr std::size_t kMinBufferBytes = std::size_t{1} << 20;
+// Fixed-model batches are at least this big (or the staging buffer), so that small calls are
+// not cut into tiny launches.
+constexpr std::size_t kMinTransformBatchBytes = std::size_t{4} << 20;
+
 // A piece of work of the fixed-model transform: rows [y0, y1) of one tile.
 struct Piece {
     std::size_t tile;
@@ -129,8 +133,8 @@ public:
         }
         options_.lanes_per_device = std::max(1, options_.lanes_per_device);
         options_.max_tiles_per_batch = std::max(1, options_.max_tiles_per_batch);
-        options_.staging_bytes = std::max<std::size_t>(options_.staging_bytes, 1u << 20);
-        options_.batch_bytes = std::max<std::size_t>(options_.batch_bytes, 1u << 20);
+        options_.staging_bytes = std::max(options_.staging_bytes, kMinBufferBytes);
+        options_.batch_bytes = std::max(options_.batch_bytes, kMinBufferBytes);
         for (int id : ids) {
             DeviceGuard guard(id);
             DeviceContext ctx;
@@ -164,6 +168,22 @@ public:
         return "cuda:" + ids + " (" + names + ")";
     }
 
+    BackendProperties properties() const override {
+        BackendProperties p;
+        p.kind = BackendKind::Cuda;
+        p.prefers_color_table = false;
+        p.host_buffers_pinned = true;
+        return p;
+    }
+
+    // Page-locked for every device (portable), so any lane copies it by DMA.
+    HostBuffer host_buffer(std::size_t bytes) override {
+        DeviceGuard guard(devices_.front().id);
+        void* p = nullptr;
+        VN_CUDA_CHECK(cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocPortable));
+        return HostBuffer(static_cast<std::uint8_t*>(p), bytes, [](void* q) noexcept { (void)cudaFreeHost(q); });
+    }
+
     StainModel estimate(const std::vector<RgbView>& images, const EstimateParams& params) override {
         std::lock_guard<std::mutex> lock(call_mutex_);
         DeviceContext& dev = devices_.front();
@@ -193,7 +213,7 @@ public:
         // Batches of whole rows, at most one staging buffer each, and enough of them to keep
         // every lane busy.
         const std::size_t lanes = lane_order_.size();
-        const std::size_t floor_bytes = std::min<std::size_t>(std::size_t{4} << 20, options_.staging_bytes);
+        const std::size_t floor_bytes = std::min(kMinTransformBatchBytes, options_.staging_bytes);
         const std::size_t target = std::clamp<std::size_t>(total / (2 * lanes) + 1, floor_bytes, options_.staging_bytes);
         std::vector<std::vector<Piece>> batches(1);
         std::size_t batch_bytes = 0;
@@ -310,41 +330,28 @@ public:
     }
 
 private:
-    // Runs fn(device, lane, b) for every batch b: one thread per lane pulls batches until none
-    // are left; the first exception stops the others and is rethrown here.
+    // Runs fn(device, lane, b) for every batch b on the ordered stream engine (core/stream.hpp):
+    // one worker per lane pulls batches; the first exception stops the others and is rethrown.
     template <typename F>
     void run_batches(std::size_t count, const F& fn) {
         if (count == 0) return;
-        const std::size_t workers = std::min(count, lane_order_.size());
-        if (workers == 1) {
+        if (std::min(count, lane_order_.size()) == 1) {
             DeviceGuard guard(lane_order_[0].device->id);
             for (std::size_t b = 0; b < count; ++b) fn(*lane_order_[0].device, *lane_order_[0].lane, b);
             return;
         }
-        std::atomic<std::size_t> next{0};
-        std::atomic<bool> stop{false};
-        std::exception_ptr error;
-        std::mutex error_mutex;
-        std::vector<std::thread> threads;
-        for (std::size_t w = 0; w < workers; ++w)
-            threads.emplace_back([&, w] {
-                try {
-                    const LaneRef& ref = lane_order_[w];
-                    VN_CUDA_CHECK(cudaSetDevice(ref.device->id));
-                    for (;;) {
-                        if (stop.load()) return;
-                        const std::size_t b = next.fetch_add(1);
-                        if (b >= count) return;
-                        fn(*ref.device, *ref.lane, b);
-                    }
-                } catch (...) {
-                    std::lock_guard<std::mutex> lock(error_mutex);
-                    if (!error) error = std::current_exception();
-                    stop.store(true);
-                }
-            });
-        for (std::thread& t : threads) t.join();
-        if (error) std::rethrow_exception(error);
+        StreamLimits limits;
+        limits.workers = static_cast<int>(lane_order_.size());
+        limits.what = "CUDA batches";
+        run_ordered<bool>(
+            count, limits, [](std::uint64_t) { return std::size_t{0}; },
+            [&](std::uint64_t b, int worker) {
+                const LaneRef& ref = lane_order_[static_cast<std::size_t>(worker)];
+                VN_CUDA_CHECK(cudaSetDevice(ref.device->id));
+                fn(*ref.device, *ref.lane, static_cast<std::size_t>(b));
+                return true;
+            },
+            [](std::uint64_t, bool&&) {});
     }
 
     struct LaneRef {

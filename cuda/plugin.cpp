@@ -49,6 +49,12 @@ public:
     std::string name() const override {
         return guarded([&] { return inner_->name(); });
     }
+    vn::BackendProperties properties() const override {
+        return guarded([&] { return inner_->properties(); });
+    }
+    vn::HostBuffer host_buffer(std::size_t bytes) override {
+        return guarded([&] { return inner_->host_buffer(bytes); });
+    }
     vn::StainModel estimate(const std::vector<vn::RgbView>& images, const vn::EstimateParams& params) override {
         return guarded([&] { return inner_->estimate(images, params); });
     }

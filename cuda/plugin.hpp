@@ -21,7 +21,10 @@
 extern "C" {
 
 // Bumped whenever anything below, or the Backend interface, changes.
-#define VAHANORM_CUDA_PLUGIN_ABI 2
+#define VAHANORM_CUDA_PLUGIN_ABI 3
+
+// The number of structs whose layout is compared.
+#define VAHANORM_CUDA_LAYOUT_TYPES 14
 
 // Sizes and alignments of what crosses the boundary, as each side was compiled.
 struct vahanorm_cuda_layout {
@@ -29,8 +32,8 @@ struct vahanorm_cuda_layout {
     std::uint32_t abi;        // VAHANORM_CUDA_PLUGIN_ABI
     std::uint32_t compiler;   // __GNUC__ * 100 + __GNUC_MINOR__ (0 for other compilers)
     std::uint32_t cxx11_abi;  // _GLIBCXX_USE_CXX11_ABI (std::string's layout)
-    std::uint32_t size[12];   // see vahanorm_cuda_expected_layout()
-    std::uint32_t align[12];
+    std::uint32_t size[VAHANORM_CUDA_LAYOUT_TYPES];  // see vahanorm_cuda_expected_layout()
+    std::uint32_t align[VAHANORM_CUDA_LAYOUT_TYPES];
 };
 
 typedef int (*vahanorm_cuda_abi_fn)();
@@ -82,21 +85,24 @@ inline vahanorm_cuda_layout vahanorm_cuda_expected_layout() {
     add(sizeof(std::vector<vn::TileOutcome>), alignof(std::vector<vn::TileOutcome>));
     add(sizeof(std::vector<vn::RgbView>), alignof(std::vector<vn::RgbView>));
     add(sizeof(vn::Error), alignof(vn::Error));
+    add(sizeof(vn::BackendProperties), alignof(vn::BackendProperties));
+    add(sizeof(vn::HostBuffer), alignof(vn::HostBuffer));
     return l;
 }
 
 // Empty when the layouts agree, else what differs (one line).
 inline std::string vahanorm_cuda_layout_mismatch(const vahanorm_cuda_layout& mine, const vahanorm_cuda_layout& theirs) {
-    static const char* const names[12] = {"RgbView",        "RgbSpan",       "TileJob",          "TileOutcome",
-                                          "StainModel",     "EstimateParams", "TransformPlan",    "std::string",
-                                          "vector<TileJob>", "vector<TileOutcome>", "vector<RgbView>", "vn::Error"};
+    static const char* const names[VAHANORM_CUDA_LAYOUT_TYPES] = {
+        "RgbView",         "RgbSpan",           "TileJob",         "TileOutcome",       "StainModel",
+        "EstimateParams",  "TransformPlan",     "std::string",     "vector<TileJob>",   "vector<TileOutcome>",
+        "vector<RgbView>", "vn::Error",         "BackendProperties", "HostBuffer"};
     if (theirs.self_size != mine.self_size || theirs.abi != mine.abi)
         return "plugin ABI " + std::to_string(theirs.abi) + ", expected " + std::to_string(mine.abi);
     if (theirs.compiler != mine.compiler || theirs.cxx11_abi != mine.cxx11_abi)
         return "built with compiler " + std::to_string(theirs.compiler) + " (C++11 ABI " +
                std::to_string(theirs.cxx11_abi) + "), the executable with " + std::to_string(mine.compiler) + " (" +
                std::to_string(mine.cxx11_abi) + ")";
-    for (int i = 0; i < 12; ++i)
+    for (int i = 0; i < VAHANORM_CUDA_LAYOUT_TYPES; ++i)
         if (theirs.size[i] != mine.size[i] || theirs.align[i] != mine.align[i])
             return std::string(names[i]) + " is " + std::to_string(theirs.size[i]) + " bytes (alignment " +
                    std::to_string(theirs.align[i]) + ") in the module, " + std::to_string(mine.size[i]) + " (" +

@@ -5,7 +5,6 @@
 #include <time.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
@@ -44,6 +43,10 @@ struct Job {
 };
 
 constexpr int kWork = -1;
+// Level-0 tiles between push() and the writer when the options leave it open: at least
+// kMinInFlight, kInFlightPerThread per encoder thread.
+constexpr int kMinInFlight = 32;
+constexpr int kInFlightPerThread = 4;
 
 }  // namespace
 
@@ -107,7 +110,7 @@ struct PyramidWriter::Impl {
         level0_direct = grids[0].tile_w == ts && grids[0].tile_h == ts;
         if (!level0_direct) strip0 = RgbImage(static_cast<int>(w), static_cast<int>(std::min<std::int64_t>(ts, h)));
         opt.threads = default_thread_count(opt.threads);
-        if (opt.max_in_flight <= 0) opt.max_in_flight = std::max(32, 4 * opt.threads);
+        if (opt.max_in_flight <= 0) opt.max_in_flight = std::max(kMinInFlight, kInFlightPerThread * opt.threads);
         if (opt.thumbnail_size <= 0) opt.thumbnail_size = 1024;
         ready.resize(levels.size());
         next.assign(levels.size(), 0);
@@ -305,6 +308,7 @@ struct PyramidWriter::Impl {
                     cv_done.wait(lock, [&] { return stopping || (have = pick()); });
                     if (!have) return;
                 }
+                if (stop_requested()) fail(ErrorKind::Interrupted, out.final_path() + ": interrupted");
                 const double t0 = thread_cpu_seconds();
                 if (work) {
                     take_work(job);
@@ -361,6 +365,7 @@ std::int64_t PyramidWriter::tiles_y() const { return impl_->nty; }
 std::uint64_t PyramidWriter::tile_count() const { return impl_->total_work; }
 int PyramidWriter::tile_width(std::uint64_t index) const { return impl_->tile_w(index); }
 int PyramidWriter::tile_height(std::uint64_t index) const { return impl_->tile_h(index); }
+bool PyramidWriter::takes_encoded_tiles() const { return impl_->level0_direct; }
 
 std::vector<std::uint8_t> PyramidWriter::take_buffer() {
     Impl& m = *impl_;
@@ -401,15 +406,23 @@ void PyramidWriter::push(std::vector<std::uint8_t> pixels, std::vector<std::uint
         fail(ErrorKind::Internal, "pyramid writer: pre-encoded tiles need a level 0 of at least one tile");
     {
         std::unique_lock<std::mutex> lock(m.mu);
-        // Woken by the writer after every tile; the timeout notices a stop request regardless.
-        while (!(m.error || m.stopping || m.in_flight < static_cast<std::uint64_t>(m.opt.max_in_flight) ||
-                 m.stop_requested()))
-            m.cv_space.wait_for(lock, std::chrono::milliseconds(100));
+        // Woken by the writer after every tile; the writer notices a stop request between
+        // tiles and ends with Error(Interrupted), which wakes this wait too.
+        m.cv_space.wait(lock, [&] {
+            return m.error || m.stopping || m.in_flight < static_cast<std::uint64_t>(m.opt.max_in_flight);
+        });
         m.rethrow_locked();
         if (m.stopping) fail(ErrorKind::Internal, "pyramid writer: stopped");
         if (m.stop_requested()) fail(ErrorKind::Interrupted, m.out.final_path() + ": interrupted");
         ++m.pushed;
         ++m.in_flight;
+        // A tile with nothing to encode goes straight to the writer.
+        if (!job.encode || !job.encoded.empty()) {
+            m.ready_work.emplace(job.index, std::move(job));
+            lock.unlock();
+            m.cv_done.notify_all();
+            return;
+        }
         m.work_jobs.push_back(std::move(job));
     }
     m.cv_jobs.notify_one();
@@ -421,14 +434,9 @@ void PyramidWriter::finish(const std::vector<AssociatedImage>& associated) {
     {
         std::unique_lock<std::mutex> lock(m.mu);
         if (m.pushed != m.total_work) fail(ErrorKind::Internal, "pyramid writer: finish before every tile was pushed");
-        // Wait for the writer, waking now and then to notice a stop request.
-        while (!m.writer_done && !m.error) {
-            m.cv_space.wait_for(lock, std::chrono::milliseconds(100));
-            if (m.stop_requested()) {
-                lock.unlock();
-                fail(ErrorKind::Interrupted, m.out.final_path() + ": interrupted");
-            }
-        }
+        // The writer ends with every tile written, or with an error (a stop request between
+        // tiles is one: Error(Interrupted)); either wakes this wait.
+        m.cv_space.wait(lock, [&] { return m.writer_done || m.error; });
         m.rethrow_locked();
     }
     m.stop_threads();

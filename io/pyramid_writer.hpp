@@ -1,7 +1,9 @@
-// Streaming a level-0 image, tile by tile in row-major order, into a pyramidal TIFF:
-// encoder threads (one TileEncoder each) compress tiles in parallel; one ordered writer thread
-// writes them, builds the lower levels as it goes (PyramidBuilder: one strip per level) and
-// hands the reduced tiles back to the encoders, ahead of new level-0 tiles. The output appears
+// Streaming a level-0 image, tile by tile in row-major order, into a pyramidal TIFF: one ordered
+// writer thread writes the tiles, builds the lower levels as it goes (PyramidBuilder: one strip
+// per level) and hands the reduced tiles to encoder threads (one TileEncoder each). That hand-off
+// is the one back-edge of the slide pipeline (docs/architecture.md): level-0 tiles arrive
+// encoded from the stream's workers (io/slide_pipeline.cpp); tiles pushed without their
+// encoding are encoded by the same threads. The output appears
 // under its final name only when finish() has written everything (io/atomic_file.hpp); a
 // writer destroyed before that leaves nothing behind.
 //
@@ -52,6 +54,10 @@ public:
     // Pixel size of level-0 tile `index` (edge tiles are smaller).
     int tile_width(std::uint64_t index) const;
     int tile_height(std::uint64_t index) const;
+
+    // Whether push() takes level-0 tiles encoded by the caller (level 0's TIFF grid is the work
+    // grid); otherwise level 0 is cut from strips and encoded here.
+    bool takes_encoded_tiles() const;
 
     // A recycled buffer for pixels of one tile (capacity tile_size^2 x 3).
     std::vector<std::uint8_t> take_buffer();

@@ -11,17 +11,16 @@
 #include <chrono>
 #include <climits>
 #include <cmath>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
-#include <map>
+#include <memory>
 #include <mutex>
-#include <thread>
 #include <utility>
 
 #include "core/error.hpp"
 #include "core/estimate.hpp"
 #include "core/pixel_math.hpp"
+#include "core/stream.hpp"
 #include "core/tables.hpp"
 #include "core/thread_pool.hpp"
 #include "io/image_io.hpp"
@@ -65,7 +64,7 @@ std::string fmt(double v, int decimals) {
 // L* < 25 (Y below ((25 + 16) / 116)^3), in the fixed point of the luma tables.
 constexpr std::uint32_t kDarkThreshold = static_cast<std::uint32_t>(0.044158 * px::kLumaScale);
 
-// Tissue on the overview: the brightfield test of docs/method.md, "Per pixel" (L* < 80). Pixels darker
+// Tissue on the overview: the brightfield test of docs/method.md §1 (L* < 80). Pixels darker
 // than L* 25 are counted apart too: most of a fluorescence or dark-field scan is that dark, while
 // in H&E only nuclei, folds and ink are.
 struct OverviewMask {
@@ -164,26 +163,26 @@ std::vector<std::uint8_t> read_icc_profile(const std::string& path) {
     return std::vector<std::uint8_t>(p, p + n);
 }
 
-// ---- the colour table ---------------------------------------------------------------------------
+// ---- the color table -----------------------------------------------------------------------------
 
 // The fixed-model transform is a function of the RGB triple alone, so on a CPU it is cheaper to
 // push all 2^24 colours through backend.transform once (16.8 Mpx, the backend's own arithmetic,
 // hence bit-identical results) and look every pixel up than to transform hundreds of megapixels.
 // The table's 48 MB, in 2 MiB pages where the kernel allows (transparent huge pages on
 // madvise): one lookup a pixel at random over 48 MB otherwise misses the TLB most of the time.
-class ColourTable {
+class ColorTable {
 public:
-    ColourTable() = default;
-    explicit ColourTable(std::size_t n) : n_(n) {
+    ColorTable() = default;
+    explicit ColorTable(std::size_t n) : n_(n) {
         constexpr std::size_t kHuge = std::size_t{2} << 20;
         void* p = nullptr;
         if (::posix_memalign(&p, kHuge, (n + kHuge - 1) / kHuge * kHuge) != 0) throw std::bad_alloc();
         ::madvise(p, (n + kHuge - 1) / kHuge * kHuge, MADV_HUGEPAGE);  // advice only: may fail
         p_ = static_cast<std::uint8_t*>(p);
     }
-    ~ColourTable() { std::free(p_); }
-    ColourTable(ColourTable&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
-    ColourTable& operator=(ColourTable&& o) noexcept {
+    ~ColorTable() { std::free(p_); }
+    ColorTable(ColorTable&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+    ColorTable& operator=(ColorTable&& o) noexcept {
         if (this != &o) {
             std::free(p_);
             p_ = std::exchange(o.p_, nullptr);
@@ -191,8 +190,8 @@ public:
         }
         return *this;
     }
-    ColourTable(const ColourTable&) = delete;
-    ColourTable& operator=(const ColourTable&) = delete;
+    ColorTable(const ColorTable&) = delete;
+    ColorTable& operator=(const ColorTable&) = delete;
     std::uint8_t* data() const { return p_; }
 
 private:
@@ -234,8 +233,8 @@ inline std::size_t morton_index(const std::uint32_t* spread, std::uint8_t r, std
     return (static_cast<std::size_t>(spread[r]) << 2) | (static_cast<std::size_t>(spread[g]) << 1) | spread[b];
 }
 
-ColourTable build_colour_lut(Backend& backend, const TransformPlan& plan) {
-    ColourTable lut(std::size_t{3} << 24);
+ColorTable build_color_lut(Backend& backend, const TransformPlan& plan) {
+    ColorTable lut(std::size_t{3} << 24);
     const MortonTables& m = morton();
     constexpr int kTiles = 16;  // per backend call: 16 tiles of 256 x 256 colours
     std::vector<std::uint8_t> in(static_cast<std::size_t>(kTiles) * 65536u * 3u);
@@ -259,7 +258,7 @@ ColourTable build_colour_lut(Backend& backend, const TransformPlan& plan) {
     return lut;
 }
 
-void apply_colour_lut(const std::uint8_t* lut, std::uint8_t* px, std::size_t n) {
+void apply_color_lut(const std::uint8_t* lut, std::uint8_t* px, std::size_t n) {
     const std::uint32_t* spread = morton().spread;
     for (std::size_t i = 0; i < n; ++i, px += 3) {
         const std::uint8_t* e = lut + morton_index(spread, px[0], px[1], px[2]) * 3u;
@@ -269,148 +268,196 @@ void apply_colour_lut(const std::uint8_t* lut, std::uint8_t* px, std::size_t n) 
     }
 }
 
-// ---- reading level 0 in parallel, in order --------------------------------------------------
+// ---- streaming level 0 --------------------------------------------------------------------------
 
-class TileReaders {
+// Level-0 tiles a stream item holds (consecutive, row-major), and the bytes the in-flight
+// items may hold in all: a large tile size shrinks the batch rather than multiplying memory.
+constexpr std::size_t kInFlightBytes = std::size_t{32} << 20;
+// The tissue share is measured on every kTissueSampleStep-th pixel of every kTissueSampleStep-th row.
+constexpr int kTissueSampleStep = 8;
+// The color table pays for itself from this many level-0 pixels on (its build pushes 2^24
+// colors through the backend).
+constexpr double kColorTableMinPixels = 4.0 * 16777216.0;
+// Pixels of the overview read for the QC images.
+constexpr std::uint64_t kQcOverviewPixels = 4000000;
+
+// How level 0 flows: one ordered stream (core/stream.hpp). Every item is a run of consecutive
+// tiles; a worker reads and decodes them (into backend host memory when the backend transforms
+// them, so that a GPU reads them by DMA), normalizes them (one lookup a pixel through the color
+// table, or one backend.transform for the run), samples their tissue share and encodes them;
+// the calling thread hands them, in order, to the pyramid writer, which writes level 0 and
+// builds the reduced levels.
+struct StreamPlan {
+    std::uint64_t tiles = 0;
+    int batch = 1;                     // tiles per item
+    std::size_t item_bytes = 0;        // pixel bytes an item holds while in flight
+    std::size_t window_bytes = 0;
+    int workers = 1;
+    bool transform = false;            // backend.transform on every item
+    const std::uint8_t* lut = nullptr; // the color table, when it normalizes instead
+    bool encode = false;               // the workers encode (the writer takes encoded level-0 tiles)
+};
+
+// One stream item: the tiles' pixels (the writer's buffers) and, when the workers encode,
+// their encoded bytes.
+struct TileRun {
+    std::vector<std::vector<std::uint8_t>> pixels;
+    std::vector<std::vector<std::uint8_t>> encoded;
+};
+
+// Per-worker times and counts, summed when the stream is done.
+struct WorkerStats {
+    double read = 0, normalize = 0, encode = 0;
+    std::uint64_t sampled = 0, tissue = 0;
+};
+
+// Host buffers from the backend, reused from item to item (one per item in flight).
+class HostBufferPool {
 public:
-    // With a colour table (see build_colour_lut), tiles come out normalised.
-    TileReaders(RegionSource& src, PyramidWriter& w, int threads, std::uint64_t window, const std::uint8_t* lut,
-                const std::atomic<bool>* stop, const std::string& path)
-        : src_(src), w_(w), window_(window), lut_(lut), stop_(stop), path_(path) {
-        total_ = w.tile_count();
-        try {
-            for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
-        } catch (...) {
-            shutdown();
-            rethrow_thread_start_error();
-        }
-    }
-    ~TileReaders() { shutdown(); }
-
-    // Waits for tile `index` (taken in order by the caller) and hands over its pixels.
-    std::vector<std::uint8_t> take(std::uint64_t index) {
-        std::unique_lock<std::mutex> lock(mu_);
-        for (;;) {
-            if (error_) std::rethrow_exception(error_);
-            auto it = done_.find(index);
-            if (it != done_.end()) {
-                std::vector<std::uint8_t> v = std::move(it->second);
-                done_.erase(it);
-                consumed_ = index + 1;
-                lock.unlock();
-                cv_space_.notify_all();
-                return v;
-            }
-            cv_ready_.wait_for(lock, std::chrono::milliseconds(100));
-            if (stopped(stop_)) fail(ErrorKind::Interrupted, path_ + ": interrupted");
-        }
-    }
-
-    void give_back(std::vector<std::uint8_t> buf) {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (free_.size() < window_) free_.push_back(std::move(buf));
-    }
-
-    double seconds() {
-        std::lock_guard<std::mutex> lock(mu_);
-        return seconds_;
-    }
-
-    double lut_seconds() {
-        std::lock_guard<std::mutex> lock(mu_);
-        return lut_seconds_;
-    }
-
-    double tissue_fraction() {
-        std::lock_guard<std::mutex> lock(mu_);
-        return sampled_ ? static_cast<double>(tissue_) / static_cast<double>(sampled_) : 0.0;
-    }
-
-    void shutdown() noexcept {
+    HostBufferPool(Backend& backend, std::size_t bytes) : backend_(backend), bytes_(bytes) {}
+    HostBuffer take() {
         {
             std::lock_guard<std::mutex> lock(mu_);
-            quit_ = true;
+            if (!free_.empty()) {
+                HostBuffer b = std::move(free_.back());
+                free_.pop_back();
+                return b;
+            }
         }
-        cv_space_.notify_all();
-        cv_ready_.notify_all();
-        for (std::thread& t : threads_)
-            if (t.joinable()) t.join();
-        threads_.clear();
+        return backend_.host_buffer(bytes_);
+    }
+    void give_back(HostBuffer b) {
+        std::lock_guard<std::mutex> lock(mu_);
+        free_.push_back(std::move(b));
     }
 
 private:
-    void run() {
-        try {
-            for (;;) {
-                std::uint64_t index = 0;
-                std::vector<std::uint8_t> buf;
-                {
-                    std::unique_lock<std::mutex> lock(mu_);
-                    cv_space_.wait(lock, [&] { return quit_ || error_ || next_ >= total_ || next_ < consumed_ + window_; });
-                    if (quit_ || error_ || next_ >= total_) return;
-                    index = next_++;
-                    if (!free_.empty()) {
-                        buf = std::move(free_.back());
-                        free_.pop_back();
-                    }
-                }
-                if (buf.capacity() == 0) buf = w_.take_buffer();
-                if (stopped(stop_)) fail(ErrorKind::Interrupted, path_ + ": interrupted");
-                const double t0 = thread_cpu_seconds();
-                const int tw = w_.tile_width(index), th = w_.tile_height(index);
-                buf.resize(static_cast<std::size_t>(tw) * static_cast<std::size_t>(th) * 3u);
-                const std::int64_t x = static_cast<std::int64_t>(index % static_cast<std::uint64_t>(w_.tiles_x())) * w_.tile_size();
-                const std::int64_t y = static_cast<std::int64_t>(index / static_cast<std::uint64_t>(w_.tiles_x())) * w_.tile_size();
-                src_.read(x, y, RgbSpan{buf.data(), tw, th, static_cast<std::size_t>(tw) * 3u});
-                // Tissue share on every 8th pixel of every 8th row, before normalisation.
-                std::uint64_t seen = 0, tissue = 0;
-                const Tables& t = tables();
-                for (int yy = 0; yy < th; yy += 8) {
-                    const std::uint8_t* r = buf.data() + static_cast<std::size_t>(yy) * static_cast<std::size_t>(tw) * 3u;
-                    for (int xx = 0; xx < tw; xx += 8, ++seen) tissue += px::is_tissue(t.luma, r[3 * xx], r[3 * xx + 1], r[3 * xx + 2]);
-                }
-                const double t1 = thread_cpu_seconds();
-                if (lut_) apply_colour_lut(lut_, buf.data(), buf.size() / 3);
-                const double t2 = thread_cpu_seconds();
-                {
-                    std::lock_guard<std::mutex> lock(mu_);
-                    seconds_ += t1 - t0;
-                    lut_seconds_ += t2 - t1;
-                    sampled_ += seen;
-                    tissue_ += tissue;
-                    done_.emplace(index, std::move(buf));
-                }
-                cv_ready_.notify_all();
-            }
-        } catch (...) {
-            {
-                std::lock_guard<std::mutex> lock(mu_);
-                if (!error_) error_ = std::current_exception();
-            }
-            cv_ready_.notify_all();
-            cv_space_.notify_all();
-        }
-    }
-
-    RegionSource& src_;
-    PyramidWriter& w_;
-    std::uint64_t window_;
-    const std::uint8_t* lut_;
-    const std::atomic<bool>* stop_;
-    std::string path_;
-    std::uint64_t total_ = 0;
-
+    Backend& backend_;
+    std::size_t bytes_;
     std::mutex mu_;
-    std::condition_variable cv_ready_, cv_space_;
-    std::uint64_t next_ = 0, consumed_ = 0;
-    std::map<std::uint64_t, std::vector<std::uint8_t>> done_;
-    std::vector<std::vector<std::uint8_t>> free_;
-    std::exception_ptr error_;
-    bool quit_ = false;
-    double seconds_ = 0, lut_seconds_ = 0;
-    std::uint64_t sampled_ = 0, tissue_ = 0;
-    std::vector<std::thread> threads_;
+    std::vector<HostBuffer> free_;
 };
+
+void sample_tissue(RgbView v, WorkerStats& st) {
+    const Tables& t = tables();
+    for (int y = 0; y < v.height; y += kTissueSampleStep) {
+        const std::uint8_t* r = v.row(y);
+        for (int x = 0; x < v.width; x += kTissueSampleStep, ++st.sampled)
+            st.tissue += px::is_tissue(t.luma, r[3 * x], r[3 * x + 1], r[3 * x + 2]);
+    }
+}
+
+struct StreamResult {
+    WorkerStats totals;
+};
+
+// Streams level 0 from `source` through the backend into `writer`.
+StreamResult stream_level0(RegionSource& source, PyramidWriter& writer, Backend& backend, const TransformPlan& plan,
+                           const StreamPlan& sp, const TiffWriterOptions& tiff, const SlideOptions& opt,
+                           const std::string& in) {
+    const std::size_t tile_bytes = static_cast<std::size_t>(writer.tile_size()) * static_cast<std::size_t>(writer.tile_size()) * 3u;
+    HostBufferPool host(backend, static_cast<std::size_t>(sp.batch) * tile_bytes);
+    std::vector<WorkerStats> stats(static_cast<std::size_t>(sp.workers));
+    std::vector<std::unique_ptr<TileEncoder>> encoders(static_cast<std::size_t>(sp.workers));
+    const std::uint64_t items = (sp.tiles + static_cast<std::uint64_t>(sp.batch) - 1) / static_cast<std::uint64_t>(sp.batch);
+    const auto first_tile = [&](std::uint64_t item) { return item * static_cast<std::uint64_t>(sp.batch); };
+    const auto run_length = [&](std::uint64_t item) {
+        return static_cast<std::size_t>(std::min<std::uint64_t>(static_cast<std::uint64_t>(sp.batch), sp.tiles - first_tile(item)));
+    };
+    const auto tile_view = [&](std::uint8_t* base, std::uint64_t index) {
+        const int tw = writer.tile_width(index), th = writer.tile_height(index);
+        return RgbSpan{base, tw, th, static_cast<std::size_t>(tw) * 3u};
+    };
+    const auto read_tile = [&](std::uint64_t index, RgbSpan dst) {
+        const std::uint64_t tx = index % static_cast<std::uint64_t>(writer.tiles_x());
+        const std::uint64_t ty = index / static_cast<std::uint64_t>(writer.tiles_x());
+        source.read(static_cast<std::int64_t>(tx) * writer.tile_size(), static_cast<std::int64_t>(ty) * writer.tile_size(), dst);
+    };
+
+    const auto produce = [&](std::uint64_t item, int worker) {
+        WorkerStats& st = stats[static_cast<std::size_t>(worker)];
+        const std::uint64_t t0 = first_tile(item);
+        const std::size_t n = run_length(item);
+        TileRun run;
+        run.pixels.resize(n);
+        for (std::size_t k = 0; k < n; ++k) {
+            run.pixels[k] = writer.take_buffer();
+            run.pixels[k].resize(static_cast<std::size_t>(writer.tile_width(t0 + k)) *
+                                 static_cast<std::size_t>(writer.tile_height(t0 + k)) * 3u);
+        }
+        if (sp.transform) {
+            // Decoded into the backend's host memory, normalized from there into the writer's.
+            HostBuffer src = host.take();
+            std::vector<TileJob> jobs;
+            std::size_t offset = 0;
+            double c0 = thread_cpu_seconds();
+            for (std::size_t k = 0; k < n; ++k) {
+                const RgbSpan s = tile_view(src.data() + offset, t0 + k);
+                read_tile(t0 + k, s);
+                sample_tissue(RgbView(s), st);
+                jobs.push_back(TileJob{RgbView(s), tile_view(run.pixels[k].data(), t0 + k)});
+                offset += run.pixels[k].size();
+            }
+            st.read += thread_cpu_seconds() - c0;
+            const auto w0 = Clock::now();
+            backend.transform(plan, jobs);
+            st.normalize += seconds_since(w0);
+            host.give_back(std::move(src));
+        } else {
+            for (std::size_t k = 0; k < n; ++k) {
+                const double c0 = thread_cpu_seconds();
+                const RgbSpan s = tile_view(run.pixels[k].data(), t0 + k);
+                read_tile(t0 + k, s);
+                sample_tissue(RgbView(s), st);
+                const double c1 = thread_cpu_seconds();
+                if (sp.lut) apply_color_lut(sp.lut, s.data, run.pixels[k].size() / 3);
+                st.read += c1 - c0;
+                st.normalize += thread_cpu_seconds() - c1;
+            }
+        }
+        if (sp.encode) {
+            const double c0 = thread_cpu_seconds();
+            auto& encoder = encoders[static_cast<std::size_t>(worker)];
+            if (!encoder) encoder = std::make_unique<TileEncoder>(tiff);
+            run.encoded.resize(n);
+            for (std::size_t k = 0; k < n; ++k)
+                encoder->encode(RgbView(tile_view(run.pixels[k].data(), t0 + k)), writer.tile_size(), writer.tile_size(),
+                                &run.encoded[k]);
+            st.encode += thread_cpu_seconds() - c0;
+        }
+        return run;
+    };
+
+    std::uint64_t done = 0;
+    const auto t_start = Clock::now();
+    const auto consume = [&](std::uint64_t, TileRun&& run) {
+        for (std::size_t k = 0; k < run.pixels.size(); ++k)
+            writer.push(std::move(run.pixels[k]), sp.encode ? std::move(run.encoded[k]) : std::vector<std::uint8_t>());
+        const std::uint64_t before = done;
+        done += run.pixels.size();
+        // Progress about every batch_tiles tiles, whatever the item size.
+        const std::uint64_t every = static_cast<std::uint64_t>(std::max(1, opt.batch_tiles));
+        if (opt.callbacks.progress && (done / every != before / every || done == sp.tiles))
+            opt.callbacks.progress(SlideProgress{done, sp.tiles, seconds_since(t_start)});
+    };
+
+    StreamLimits limits;
+    limits.workers = sp.workers;
+    limits.window_bytes = sp.window_bytes;
+    limits.stop = opt.stop;
+    limits.what = in;
+    run_ordered<TileRun>(items, limits, [&](std::uint64_t item) { return run_length(item) * sp.item_bytes / static_cast<std::size_t>(sp.batch); },
+                         produce, consume);
+    StreamResult r;
+    for (const WorkerStats& st : stats) {
+        r.totals.read += st.read;
+        r.totals.normalize += st.normalize;
+        r.totals.encode += st.encode;
+        r.totals.sampled += st.sampled;
+        r.totals.tissue += st.tissue;
+    }
+    return r;
+}
 
 }  // namespace
 
@@ -604,15 +651,19 @@ StainModel estimate_slide(const std::string& path, Backend& backend, const Estim
 
 // ---- normalisation ----------------------------------------------------------------------------
 
-SlideResult normalize_slide(const std::string& in, const std::string& out, const StainModel& source,
-                            const StainModel& target, Backend& backend, const SlideOptions& opt) {
-    const SlideCallbacks& cb = opt.callbacks;
+namespace {
+
+// Step 1: what is refused before the slide is opened.
+void check_request(const std::string& in, const std::string& out, const SlideOptions& opt) {
     if (opt.tile_size < 16 || opt.tile_size % 16 != 0) fail(ErrorKind::Usage, "tile size must be a multiple of 16");
     check_output_is_not_input(in, out);
     if (!compression_available(opt.compression))
         fail(ErrorKind::Usage, std::string("compression ") + compression_name(opt.compression) +
                                    " is not supported by this libtiff");
-    SlideReader slide(in);
+}
+
+// Step 2: the result's description of the input, and the pixel size in the log.
+SlideResult describe_input(const SlideReader& slide, const std::string& in, const std::string& out, const SlideOptions& opt) {
     SlideResult res;
     res.input = in;
     res.output = out;
@@ -624,53 +675,78 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
     res.objective_power = slide.objective_power();
     res.tile_size = opt.tile_size;
     if (slide.mpp_x() > 0)
-        log_line(cb, in + ": pixel size " + fmt(slide.mpp_x(), 4) + " x " + fmt(slide.mpp_y(), 4) + " um (" +
-                         slide.mpp_source() + ")" +
-                         (slide.objective_power() > 0 ? ", objective " + fmt(slide.objective_power(), 0) + "x" : ""));
+        log_line(opt.callbacks, in + ": pixel size " + fmt(slide.mpp_x(), 4) + " x " + fmt(slide.mpp_y(), 4) + " um (" +
+                                    slide.mpp_source() + ")" +
+                                    (slide.objective_power() > 0 ? ", objective " + fmt(slide.objective_power(), 0) + "x" : ""));
     else
-        log_line(cb, in + ": pixel size unknown (" + slide.mpp_note() + "); the output will not give one");
+        log_line(opt.callbacks, in + ": pixel size unknown (" + slide.mpp_note() + "); the output will not give one");
+    return res;
+}
 
-    // QC needs an overview (the "before" picture and the mask). Without QC none is read: a
-    // slide without a pyramid would have to be decoded whole for it; the tissue share then comes
-    // from a sample of the streamed pixels.
-    SlideOverview ov;
-    OverviewMask mask;
-    if (!opt.qc_dir.empty()) {
-        ov = read_overview(slide, 4000000, opt.stop);
-        mask = tissue_mask(ov.image);
-    }
-
-    std::unique_ptr<RegionSource> source_pixels;
+// Step 3: where level 0's pixels come from (libtiff directly where it can, else OpenSlide).
+std::unique_ptr<RegionSource> open_level0(const SlideReader& slide, const std::string& in, const SlideOptions& opt) {
+    std::unique_ptr<RegionSource> src;
     if (opt.direct_tiff) {
         std::string why;
-        source_pixels = make_tiff_source(slide, &why);
-        if (!source_pixels) log_line(cb, in + ": reading through OpenSlide (" + why + ")");
+        src = make_tiff_source(slide, &why);
+        if (!src) log_line(opt.callbacks, in + ": reading through OpenSlide (" + why + ")");
     }
-    if (!source_pixels) source_pixels = make_openslide_source(slide);
-    res.reader = source_pixels->name();
+    if (!src) src = make_openslide_source(slide);
+    return src;
+}
 
+// Step 4: the fixed-model plan, and the warnings about the models and the slide.
+TransformPlan plan_transform(const SlideReader& slide, const std::string& in, const StainModel& source,
+                             const StainModel& target, const SlideOptions& opt, SlideResult& res) {
     TransformPlan plan{};
     if (opt.transform) {
         validate(source, in + ": source model");
         validate(target, "target model");
         plan = make_plan(source, target);
-    }
-    if (opt.transform) {
         const std::string earlier = earlier_provenance(slide);
         if (!earlier.empty())
             res.warnings.push_back("this slide was normalized by " + earlier +
                                    " already; normalizing it again changes its colours a second time");
     }
-    for (const std::string& w : res.warnings) log_line(cb, in + ": warning: " + w);
+    for (const std::string& w : res.warnings) log_line(opt.callbacks, in + ": warning: " + w);
+    return plan;
+}
 
-    const int threads = default_thread_count(opt.threads);
-    // Work tiles in flight (the readers' window, a batch, the writer's queue) are bounded in
-    // bytes, so that a large tile size does not multiply memory: about kInFlightBytes in all.
-    constexpr std::size_t kInFlightBytes = std::size_t{32} << 20;
+// Step 5: the stream's shape: tiles per item, workers, the window; the color table's choice.
+StreamPlan plan_stream(std::uint64_t tiles, double level0_pixels, const Backend& backend, const SlideOptions& opt,
+                       int threads) {
+    StreamPlan sp;
+    sp.tiles = tiles;
+    sp.workers = threads;
+    const bool table = opt.transform &&
+                       (opt.color_lut == ColorLut::Always ||
+                        (opt.color_lut == ColorLut::Auto && backend.properties().prefers_color_table &&
+                         level0_pixels >= kColorTableMinPixels));
+    sp.transform = opt.transform && !table;
     const std::size_t tile_bytes = static_cast<std::size_t>(opt.tile_size) * static_cast<std::size_t>(opt.tile_size) * 3u;
-    const int budget = static_cast<int>(std::min<std::size_t>(1 << 20, std::max<std::size_t>(4, kInFlightBytes / tile_bytes)));
-    const int batch = std::clamp(budget / 4, 1, std::max(1, opt.batch_tiles));
-    const int window = std::min(2 * batch + threads, std::max(2, budget / 2));
+    const std::size_t budget = std::max<std::size_t>(4, kInFlightBytes / tile_bytes);  // tiles
+    // backend.transform works on runs of tiles; a table lookup or a re-encode on single tiles.
+    sp.batch = sp.transform ? static_cast<int>(std::clamp<std::size_t>(budget / 4, 1, static_cast<std::size_t>(std::max(1, opt.batch_tiles))))
+                            : 1;
+    // A small slide still gives every worker an item; many workers get smaller items, so that
+    // an item for each of them and one more stay within kInFlightBytes.
+    const std::size_t bytes_per_tile = tile_bytes * (sp.transform ? 2u : 1u);
+    const std::uint64_t per_worker = (tiles + static_cast<std::uint64_t>(threads) - 1) / static_cast<std::uint64_t>(std::max(1, threads));
+    const std::uint64_t fits = kInFlightBytes / (bytes_per_tile * static_cast<std::size_t>(threads + 1));
+    sp.batch = static_cast<int>(std::max<std::uint64_t>(1, std::min({static_cast<std::uint64_t>(sp.batch), per_worker, fits})));
+    sp.item_bytes = static_cast<std::size_t>(sp.batch) * tile_bytes * (sp.transform ? 2u : 1u);
+    // Two batches and a tile per worker ahead of the writer, within half of kInFlightBytes;
+    // but always an item for every worker and one more.
+    const std::size_t ahead = std::min(2 * std::clamp<std::size_t>(budget / 4, 1, static_cast<std::size_t>(std::max(1, opt.batch_tiles))) +
+                                           static_cast<std::size_t>(threads),
+                                       std::max<std::size_t>(2, budget / 2));
+    sp.window_bytes = std::max(ahead * tile_bytes, sp.item_bytes * static_cast<std::size_t>(threads + 1));
+    return sp;
+}
+
+// Step 6: the writer's options from the slide's options and the input.
+PyramidWriterOptions writer_options(const SlideReader& slide, const std::string& in, const StainModel& source,
+                                    const StainModel& target, const SlideOptions& opt, int threads) {
     PyramidWriterOptions wo;
     wo.tiff.format = opt.format;
     wo.tiff.compression = opt.compression;
@@ -684,168 +760,180 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
     if (opt.transform) wo.tiff.provenance = provenance_json(source, target);
     wo.tiff.icc_profile = read_icc_profile(in);
     if (!wo.tiff.icc_profile.empty())
-        log_line(cb, in + ": ICC profile of " + std::to_string(wo.tiff.icc_profile.size()) + " bytes kept on the output");
+        log_line(opt.callbacks, in + ": ICC profile of " + std::to_string(wo.tiff.icc_profile.size()) + " bytes kept on the output");
     const std::vector<LevelSize> levels = pyramid_levels(slide.width(), slide.height(), opt.tile_size);
     wo.tiff.bigtiff = opt.bigtiff == BigTiffMode::Always ||
                       (opt.bigtiff == BigTiffMode::Auto && needs_bigtiff(levels, opt.compression));
     wo.threads = threads;
-    wo.max_in_flight = std::min(2 * batch + 2 * threads, std::max(2, budget / 2));
+    const std::size_t tile_bytes = static_cast<std::size_t>(opt.tile_size) * static_cast<std::size_t>(opt.tile_size) * 3u;
+    const std::size_t budget = std::max<std::size_t>(4, kInFlightBytes / tile_bytes);  // tiles
+    const std::size_t batch = std::clamp<std::size_t>(budget / 4, 1, static_cast<std::size_t>(std::max(1, opt.batch_tiles)));
+    wo.max_in_flight = static_cast<int>(std::min(2 * batch + 2 * static_cast<std::size_t>(threads), std::max<std::size_t>(2, budget / 2)));
     wo.thumbnail_size = opt.thumbnail_size;
     wo.stop = opt.stop;
-    res.bigtiff = wo.tiff.bigtiff;
-    res.levels = levels;
+    return wo;
+}
 
+// Step 7: label and macro, when they are kept.
+std::vector<AssociatedImage> associated_images(const SlideReader& slide, const std::string& in, const SlideOptions& opt,
+                                               PyramidWriterOptions& wo) {
     std::vector<AssociatedImage> associated;
-    if (opt.keep_associated) {
-        if (opt.format == SlideFormat::Tiff)
-            fail(ErrorKind::Usage, "--keep-associated: the tiff layout (a page pyramid) has no place for label and macro "
-                                   "images; use --format svs or ome");
-        for (const std::string& name : slide.associated_names())
-            if (name == "label" || name == "macro") {
-                associated.push_back(AssociatedImage{name, slide.read_associated(name)});
-                if (associated.back().image.width <= 0) associated.pop_back();
-            }
-        if (opt.format == SlideFormat::Ome)
-            for (const AssociatedImage& a : associated)
-                wo.tiff.ome_associated.emplace_back(a.name, LevelSize{a.image.width, a.image.height});
-        log_line(cb, in + ": keeping " + std::to_string(associated.size()) + " associated image(s)" +
-                         (associated.empty() ? " (the slide has no label or macro)" : ""));
+    if (!opt.keep_associated) return associated;
+    if (opt.format == SlideFormat::Tiff)
+        fail(ErrorKind::Usage, "--keep-associated: the tiff layout (a page pyramid) has no place for label and macro "
+                               "images; use --format svs or ome");
+    for (const std::string& name : slide.associated_names())
+        if (name == "label" || name == "macro") {
+            associated.push_back(AssociatedImage{name, slide.read_associated(name)});
+            if (associated.back().image.width <= 0) associated.pop_back();
+        }
+    if (opt.format == SlideFormat::Ome)
+        for (const AssociatedImage& a : associated)
+            wo.tiff.ome_associated.emplace_back(a.name, LevelSize{a.image.width, a.image.height});
+    log_line(opt.callbacks, in + ": keeping " + std::to_string(associated.size()) + " associated image(s)" +
+                                (associated.empty() ? " (the slide has no label or macro)" : ""));
+    return associated;
+}
+
+// Step 9: the QC images: overview with tissue, ink and regions; before/after; stains; mask.
+void write_qc_images(const std::string& in, const SlideOverview& ov, const OverviewMask& mask, const RgbImage& after,
+                     const StainModel& source, const StainModel& target, const SlideOptions& opt, SlideResult& res) {
+    make_dirs(opt.qc_dir);
+    std::string dir = opt.qc_dir;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "qc/" -> "qc/name", not "qc//name"
+    const std::string base = dir + "/" + file_stem(in);
+    const RgbImage before = resize_area(ov.image.view(), after.width, after.height);
+    RgbImage m(mask.width, mask.height);
+    for (std::size_t i = 0; i < mask.tissue.size(); ++i)
+        std::fill_n(m.pixels.begin() + static_cast<std::ptrdiff_t>(3 * i), 3, mask.tissue[i] ? std::uint8_t{255} : std::uint8_t{0});
+    // The overview: tissue and ink/artefact pixels of the overview, at the thumbnail's scale.
+    const Tables& tb = tables();
+    const bool ink = !opt.transform || source.params.exclude_artefacts;
+    std::vector<std::uint8_t> tissue_at(before.pixel_count(), 0), artefact_at(before.pixel_count(), 0);
+    std::uint64_t n_tissue = 0, n_artefact = 0;
+    for (int y = 0; y < before.height; ++y)
+        for (int x = 0; x < before.width; ++x) {
+            const int ox = std::min(mask.width - 1, static_cast<int>((x + 0.5) * mask.width / before.width));
+            const int oy = std::min(mask.height - 1, static_cast<int>((y + 0.5) * mask.height / before.height));
+            const std::size_t o = static_cast<std::size_t>(oy) * static_cast<std::size_t>(mask.width) + static_cast<std::size_t>(ox);
+            const std::size_t i = static_cast<std::size_t>(y) * static_cast<std::size_t>(before.width) + static_cast<std::size_t>(x);
+            if (!mask.tissue[o]) continue;
+            const std::uint8_t* p = ov.image.pixels.data() + 3 * o;
+            tissue_at[i] = 1;
+            artefact_at[i] = ink && px::is_artefact(tb.od, p[0], p[1], p[2]) ? 1 : 0;
+            ++n_tissue;
+            n_artefact += artefact_at[i];
+        }
+    // Magenta only where the estimate left pixels out: a few failing pixels (under the bar of
+    // leave_out_artefacts) are the tissue's own extremes and were kept.
+    const bool left_out = opt.transform ? source.artefact_pixels > 0 : leave_out_artefacts(n_artefact, n_tissue);
+    if (!left_out) {
+        std::fill(artefact_at.begin(), artefact_at.end(), std::uint8_t{0});
+        n_artefact = 0;
+    }
+    std::vector<QcBox> boxes;
+    const double sx = static_cast<double>(before.width) / static_cast<double>(res.width);
+    const double sy = static_cast<double>(before.height) / static_cast<double>(res.height);
+    for (const SlideRegion& r : opt.qc_regions)
+        boxes.push_back(QcBox{static_cast<double>(r.x) * sx, static_cast<double>(r.y) * sy,
+                              std::max(3.0, r.width * sx), std::max(3.0, r.height * sy)});
+    const double share = 100.0 * static_cast<double>(n_artefact) / std::max<double>(1.0, static_cast<double>(n_tissue));
+    const std::string counts =
+        "tissue " + fmt(100.0 * static_cast<double>(n_tissue) / std::max<double>(1.0, static_cast<double>(before.pixel_count())), 1) +
+        "% of the picture, ink/artefacts " + fmt(share, 1) + "% of it" +
+        (opt.transform ? "; estimate: " + std::to_string(source.tissue_pixels) + " tissue px, " +
+                             std::to_string(source.artefact_pixels) + " ink/artefact px left out" +
+                             (source.mask_path.empty() ? std::string()
+                                                       : ", " + std::to_string(source.masked_pixels) + " outside the mask")
+                       : std::string("; not normalised"));
+    const std::string title = file_name(in) + " (" + std::to_string(res.width) + " x " + std::to_string(res.height) +
+                              "): what the stain estimate used";
+    const RgbImage overview = qc_overview(before, tissue_at, artefact_at, boxes, title, counts);
+    const RgbImage pair = qc_before_after(before, after, file_name(in) + ": before and after, same scale");
+    const RgbImage sw = qc_stain_swatches(source, target);
+    const std::vector<std::pair<std::string, const RgbImage*>> files = {
+        {base + ".overview.png", &overview}, {base + ".before-after.png", &pair},
+        {base + ".stains.png", &sw},         {base + ".before.png", &before},
+        {base + ".after.png", &after},       {base + ".mask.png", &m}};
+    for (const auto& f : files) {
+        write_image(f.first, f.second->view());
+        res.qc_files.push_back(f.first);
+    }
+}
+
+}  // namespace
+
+SlideResult normalize_slide(const std::string& in, const std::string& out, const StainModel& source,
+                            const StainModel& target, Backend& backend, const SlideOptions& opt) {
+    const SlideCallbacks& cb = opt.callbacks;
+    check_request(in, out, opt);
+    SlideReader slide(in);
+    SlideResult res = describe_input(slide, in, out, opt);
+
+    // QC needs an overview (the "before" picture and the mask). Without QC none is read: a
+    // slide without a pyramid would have to be decoded whole for it; the tissue share then comes
+    // from a sample of the streamed pixels.
+    SlideOverview ov;
+    OverviewMask mask;
+    if (!opt.qc_dir.empty()) {
+        ov = read_overview(slide, kQcOverviewPixels, opt.stop);
+        mask = tissue_mask(ov.image);
     }
 
+    const std::unique_ptr<RegionSource> source_pixels = open_level0(slide, in, opt);
+    res.reader = source_pixels->name();
+    const TransformPlan plan = plan_transform(slide, in, source, target, opt, res);
+
+    const int threads = default_thread_count(opt.threads);
+    PyramidWriterOptions wo = writer_options(slide, in, source, target, opt, threads);
+    res.bigtiff = wo.tiff.bigtiff;
+    res.levels = pyramid_levels(slide.width(), slide.height(), opt.tile_size);
+    const std::vector<AssociatedImage> associated = associated_images(slide, in, opt, wo);
+
     log_line(cb, in + ": " + std::to_string(res.width) + "x" + std::to_string(res.height) + ", " +
-                     std::to_string(levels.size()) + " levels, reader " + res.reader + ", " + backend.name() + ", " +
+                     std::to_string(res.levels.size()) + " levels, reader " + res.reader + ", " + backend.name() + ", " +
                      slide_format_name(opt.format) + "/" + compression_name(opt.compression) +
                      (res.bigtiff ? ", BigTIFF" : "") + ", " + std::to_string(threads) + " threads");
 
+    // Step 8: level 0 through the stream into the writer.
     const auto t_start = Clock::now();
     PyramidWriter writer(out, slide.width(), slide.height(), wo);
     res.tiles = writer.tile_count();
-    double normalize_seconds = 0;
     const double level0_pixels = static_cast<double>(res.width) * static_cast<double>(res.height);
-    res.colour_lut = opt.transform && (opt.colour_lut == ColourLut::Always ||
-                                       (opt.colour_lut == ColourLut::Auto && backend.name().rfind("cpu", 0) == 0 &&
-                                        level0_pixels >= 4.0 * 16777216.0));
-    ColourTable lut;
-    if (res.colour_lut) {
-        const auto t0 = Clock::now();
-        lut = build_colour_lut(backend, plan);
-        normalize_seconds += seconds_since(t0);
-        log_line(cb, in + ": colour table of 2^24 colours in " + fmt(seconds_since(t0), 2) + " s");
-    }
+    StreamPlan sp = plan_stream(res.tiles, level0_pixels, backend, opt, threads);
+    sp.encode = writer.takes_encoded_tiles();
+    res.color_lut = opt.transform && !sp.transform;
+    double normalize_seconds = 0;
+    StreamResult streamed;
     {
-        TileReaders readers(*source_pixels, writer, threads, static_cast<std::uint64_t>(window),
-                            res.colour_lut ? lut.data() : nullptr, opt.stop, in);
-        std::vector<std::vector<std::uint8_t>> src, dst;
-        std::vector<TileJob> jobs;
-        for (std::uint64_t b0 = 0; b0 < res.tiles; b0 += static_cast<std::uint64_t>(batch)) {
-            if (stopped(opt.stop)) fail(ErrorKind::Interrupted, in + ": interrupted");
-            const std::uint64_t n = std::min<std::uint64_t>(static_cast<std::uint64_t>(batch), res.tiles - b0);
-            src.clear();
-            dst.clear();
-            jobs.clear();
-            for (std::uint64_t i = 0; i < n; ++i) src.push_back(readers.take(b0 + i));
-            if (opt.transform && !res.colour_lut) {
-                for (std::uint64_t i = 0; i < n; ++i) {
-                    const int tw = writer.tile_width(b0 + i), th = writer.tile_height(b0 + i);
-                    std::vector<std::uint8_t> d = writer.take_buffer();
-                    d.resize(src[static_cast<std::size_t>(i)].size());
-                    const std::size_t stride = static_cast<std::size_t>(tw) * 3u;
-                    jobs.push_back(TileJob{RgbView{src[static_cast<std::size_t>(i)].data(), tw, th, stride},
-                                           RgbSpan{d.data(), tw, th, stride}});
-                    dst.push_back(std::move(d));
-                }
-                const auto t0 = Clock::now();
-                backend.transform(plan, jobs);
-                normalize_seconds += seconds_since(t0);
-                for (auto& s : src) readers.give_back(std::move(s));
-            } else {
-                dst = std::move(src);
-            }
-            for (auto& d : dst) writer.push(std::move(d));
-            if (cb.progress) cb.progress(SlideProgress{b0 + n, res.tiles, seconds_since(t_start)});
+        ColorTable lut;
+        if (res.color_lut) {
+            const auto t0 = Clock::now();
+            lut = build_color_lut(backend, plan);
+            normalize_seconds += seconds_since(t0);
+            log_line(cb, in + ": colour table of 2^24 colours in " + fmt(seconds_since(t0), 2) + " s");
+            sp.lut = lut.data();
         }
-        res.seconds.read = readers.seconds();
-        normalize_seconds += readers.lut_seconds();
-        res.tissue_fraction = readers.tissue_fraction();
+        streamed = stream_level0(*source_pixels, writer, backend, plan, sp, wo.tiff, opt, in);
     }
-    lut = ColourTable();
     writer.finish(associated);
     res.wall_seconds = seconds_since(t_start);
     const PyramidWriterStats ws = writer.stats();
-    res.seconds.normalize = normalize_seconds;
-    res.seconds.encode = ws.encode_seconds;
+    res.tissue_fraction = streamed.totals.sampled ? static_cast<double>(streamed.totals.tissue) /
+                                                        static_cast<double>(streamed.totals.sampled)
+                                                  : 0.0;
+    res.seconds.read = streamed.totals.read;
+    res.seconds.normalize = normalize_seconds + streamed.totals.normalize;
+    res.seconds.encode = streamed.totals.encode + ws.encode_seconds;
     res.seconds.write = ws.write_seconds;
     res.output_bytes = ws.file_bytes;
-    const double mpx = static_cast<double>(res.width) * static_cast<double>(res.height) / 1e6;
+    const double mpx = level0_pixels / 1e6;
     res.mpx_per_second = res.wall_seconds > 0 ? mpx / res.wall_seconds : 0;
     auto rate = [&](double s) { return s > 0 ? mpx / s : 0.0; };
     res.mpx_per_stage_second = SlideStageTimes{rate(res.seconds.read), rate(res.seconds.normalize),
                                                rate(res.seconds.encode), rate(res.seconds.write)};
 
-    if (!opt.qc_dir.empty()) {
-        make_dirs(opt.qc_dir);
-        std::string dir = opt.qc_dir;
-        while (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "qc/" -> "qc/name", not "qc//name"
-        const std::string base = dir + "/" + file_stem(in);
-        const RgbImage& after = writer.thumbnail();
-        const RgbImage before = resize_area(ov.image.view(), after.width, after.height);
-        RgbImage m(mask.width, mask.height);
-        for (std::size_t i = 0; i < mask.tissue.size(); ++i)
-            std::fill_n(m.pixels.begin() + static_cast<std::ptrdiff_t>(3 * i), 3, mask.tissue[i] ? std::uint8_t{255} : std::uint8_t{0});
-        // The overview: tissue and ink/artefact pixels of the overview, at the thumbnail's scale.
-        const Tables& tb = tables();
-        const bool ink = !opt.transform || source.params.exclude_artefacts;
-        std::vector<std::uint8_t> tissue_at(before.pixel_count(), 0), artefact_at(before.pixel_count(), 0);
-        std::uint64_t n_tissue = 0, n_artefact = 0;
-        for (int y = 0; y < before.height; ++y)
-            for (int x = 0; x < before.width; ++x) {
-                const int ox = std::min(mask.width - 1, static_cast<int>((x + 0.5) * mask.width / before.width));
-                const int oy = std::min(mask.height - 1, static_cast<int>((y + 0.5) * mask.height / before.height));
-                const std::size_t o = static_cast<std::size_t>(oy) * static_cast<std::size_t>(mask.width) + static_cast<std::size_t>(ox);
-                const std::size_t i = static_cast<std::size_t>(y) * static_cast<std::size_t>(before.width) + static_cast<std::size_t>(x);
-                if (!mask.tissue[o]) continue;
-                const std::uint8_t* p = ov.image.pixels.data() + 3 * o;
-                tissue_at[i] = 1;
-                artefact_at[i] = ink && px::is_artefact(tb.od, p[0], p[1], p[2]) ? 1 : 0;
-                ++n_tissue;
-                n_artefact += artefact_at[i];
-            }
-        // Magenta only where the estimate left pixels out: a few failing pixels (under the bar of
-        // leave_out_artefacts) are the tissue's own extremes and were kept.
-        const bool left_out = opt.transform ? source.artefact_pixels > 0 : leave_out_artefacts(n_artefact, n_tissue);
-        if (!left_out) {
-            std::fill(artefact_at.begin(), artefact_at.end(), std::uint8_t{0});
-            n_artefact = 0;
-        }
-        std::vector<QcBox> boxes;
-        const double sx = static_cast<double>(before.width) / static_cast<double>(res.width);
-        const double sy = static_cast<double>(before.height) / static_cast<double>(res.height);
-        for (const SlideRegion& r : opt.qc_regions)
-            boxes.push_back(QcBox{static_cast<double>(r.x) * sx, static_cast<double>(r.y) * sy,
-                                  std::max(3.0, r.width * sx), std::max(3.0, r.height * sy)});
-        const double share = 100.0 * static_cast<double>(n_artefact) / std::max<double>(1.0, static_cast<double>(n_tissue));
-        const std::string counts =
-            "tissue " + fmt(100.0 * static_cast<double>(n_tissue) / std::max<double>(1.0, static_cast<double>(before.pixel_count())), 1) +
-            "% of the picture, ink/artefacts " + fmt(share, 1) + "% of it" +
-            (opt.transform ? "; estimate: " + std::to_string(source.tissue_pixels) + " tissue px, " +
-                                 std::to_string(source.artefact_pixels) + " ink/artefact px left out" +
-                                 (source.mask_path.empty() ? std::string()
-                                                           : ", " + std::to_string(source.masked_pixels) + " outside the mask")
-                           : std::string("; not normalised"));
-        const std::string title = file_name(in) + " (" + std::to_string(res.width) + " x " + std::to_string(res.height) +
-                                  "): what the stain estimate used";
-        const RgbImage overview = qc_overview(before, tissue_at, artefact_at, boxes, title, counts);
-        const RgbImage pair = qc_before_after(before, after, file_name(in) + ": before and after, same scale");
-        const RgbImage sw = qc_stain_swatches(source, target);
-        const std::vector<std::pair<std::string, const RgbImage*>> files = {
-            {base + ".overview.png", &overview}, {base + ".before-after.png", &pair},
-            {base + ".stains.png", &sw},         {base + ".before.png", &before},
-            {base + ".after.png", &after},       {base + ".mask.png", &m}};
-        for (const auto& f : files) {
-            write_image(f.first, f.second->view());
-            res.qc_files.push_back(f.first);
-        }
-    }
+    if (!opt.qc_dir.empty()) write_qc_images(in, ov, mask, writer.thumbnail(), source, target, opt, res);
     log_line(cb, in + " -> " + out + ": " + std::to_string(res.width) + "x" + std::to_string(res.height) + " px, " +
                      std::to_string(res.levels.size()) + " levels, " + fmt(res.wall_seconds, 2) + " s, " +
                      fmt(res.mpx_per_second, 1) + " Mpx/s, " + std::to_string(res.output_bytes) + " bytes");

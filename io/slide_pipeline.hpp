@@ -1,14 +1,16 @@
 // Whole slides: one stain model per slide, and streaming normalisation into a pyramidal TIFF
-// (docs/method.md, "Whole slides"; docs/slides.md). Free of CLI11 and spdlog: messages and progress go
+// (docs/method.md §6; docs/slides.md). Free of CLI11 and spdlog: messages and progress go
 // through callbacks.
 //
 //   estimate_slide  - tissue found on a low-resolution overview; up to 64 regions of 256 x 256
 //                     level-0 pixels sampled over the whole slide by a seeded, stratified rule;
 //                     one backend.estimate over the pooled regions.
-//   normalize_slide - level 0 streamed in tiles: reader threads (libtiff directly for
-//                     TIFF-based slides, OpenSlide otherwise) -> backend.transform in batches
-//                     -> encoder threads -> one ordered writer building the lower levels from
-//                     the normalised level 0 (io/pyramid_writer.hpp).
+//   normalize_slide - level 0 streamed in tiles on one ordered stream (core/stream.hpp):
+//                     workers read and decode (libtiff directly for TIFF-based slides,
+//                     OpenSlide otherwise) into the backend's host buffers, normalize (color
+//                     table or backend.transform in batches) and encode; the calling thread
+//                     hands the tiles in order to the writer, which builds the lower levels
+//                     from the normalized level 0 (io/pyramid_writer.hpp).
 #pragma once
 
 #include <atomic>
@@ -87,10 +89,11 @@ StainModel estimate_slide(const std::string& path, Backend& backend, const Estim
 enum class BigTiffMode { Auto, Always, Never };
 
 // How level 0 goes through the backend: in batches of tiles (backend.transform on every tile),
-// or through a colour table of all 2^24 colours made by one backend.transform call, then one
-// lookup a pixel in the reader threads (bit-identical; much cheaper on a CPU). Auto: the table
-// for CPU backends and slides of at least 4 x 2^24 pixels.
-enum class ColourLut { Auto, Always, Never };
+// or through a color table of all 2^24 colors made by one backend.transform call, then one
+// lookup a pixel in the stream's workers (bit-identical; much cheaper on a CPU). Auto: the
+// table for backends that prefer it (BackendProperties::prefers_color_table: the CPU) and
+// slides of at least 4 x 2^24 pixels.
+enum class ColorLut { Auto, Always, Never };
 
 struct SlideOptions {
     SlideFormat format = SlideFormat::Svs;
@@ -103,9 +106,9 @@ struct SlideOptions {
     bool keep_associated = false;         // label and macro (svs, ome; tiff: Error(Usage)); dropped by default
     bool transform = true;                // false: re-encode without normalising (pass-through)
     bool direct_tiff = true;              // libtiff fast path for TIFF-based slides
-    ColourLut colour_lut = ColourLut::Auto;
-    int threads = 0;                      // reader threads and encoder threads (0: default_thread_count)
-    int batch_tiles = 16;                 // tiles per backend.transform call
+    ColorLut color_lut = ColorLut::Auto;
+    int threads = 0;                      // stream workers and encoder threads (0: default_thread_count)
+    int batch_tiles = 16;                 // tiles per backend.transform call; progress about this often
     int thumbnail_size = 1024;
     std::string qc_dir;                   // non-empty: QC images written here
     std::vector<SlideRegion> qc_regions;  // the estimate's sampled regions, outlined on the QC overview
@@ -125,7 +128,7 @@ struct SlideResult {
     int tile_size = 0;
     std::uint64_t tiles = 0;        // level-0 tiles
     bool bigtiff = false;
-    bool colour_lut = false;        // normalised through the colour table (ColourLut)
+    bool color_lut = false;         // normalized through the color table (ColorLut)
     double mpp_x = 0, mpp_y = 0, objective_power = 0;
     double tissue_fraction = 0;     // share of level-0 pixels that pass the tissue test (sampled 1 in 64)
     SlideStageTimes seconds;

@@ -30,6 +30,13 @@ std::string mode() {
 class ThrowingBackend final : public vn::Backend {
 public:
     std::string name() const override { return "cuda:0 (fake module)"; }
+    vn::BackendProperties properties() const override {
+        vn::BackendProperties p;
+        p.kind = vn::BackendKind::Cuda;
+        p.host_buffers_pinned = true;
+        return p;
+    }
+    vn::HostBuffer host_buffer(std::size_t bytes) override { return vn::aligned_host_buffer(bytes); }
     vn::StainModel estimate(const std::vector<vn::RgbView>&, const vn::EstimateParams&) override { raise(); }
     void transform(const vn::TransformPlan&, const std::vector<vn::TileJob>&) override { raise(); }
     std::vector<vn::TileOutcome> normalize_tiles(const vn::StainModel&, const vn::EstimateParams&,

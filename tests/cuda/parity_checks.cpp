@@ -225,6 +225,51 @@ std::unique_ptr<Backend> gpu_backend(std::size_t staging_bytes = 64u << 20, int 
 
 // ---- device checks ------------------------------------------------------------------------
 
+// The backend's own host buffers (page-locked: copied by DMA, no staging) give the CPU's pixels,
+// whether the source, the destination or both live in them, over batches spread on all lanes.
+CheckResult host_buffer_parity(std::ostream& log) {
+    Tally t(log);
+    const auto cpu = make_cpu_backend(2);
+    const auto gpu = gpu_backend(1u << 20);  // small staging: many batches over the lanes
+    const BackendProperties p = gpu->properties();
+    t.expect(p.kind == BackendKind::Cuda, "properties: kind is not Cuda");
+    t.expect(p.host_buffers_pinned, "properties: host buffers are not pinned");
+    t.expect(!p.prefers_color_table, "properties: a GPU prefers batches to the color table");
+    t.expect(cpu->properties().prefers_color_table && !cpu->properties().host_buffers_pinned,
+             "properties: the CPU backend's");
+    const TransformPlan plan =
+        make_plan(model(synthetic_stains_lab_a(), 1.6, 1.0), model(synthetic_stains_lab_b(), 1.2, 0.8));
+    constexpr int kTiles = 24, kSide = 256;
+    const std::size_t tile_bytes = static_cast<std::size_t>(kSide) * kSide * 3u;
+    HostBuffer src = gpu->host_buffer(kTiles * tile_bytes), dst = gpu->host_buffer(kTiles * tile_bytes);
+    t.expect(src.data() != nullptr && src.size() == kTiles * tile_bytes, "host_buffer: wrong size");
+    std::vector<RgbImage> want;
+    std::vector<TileJob> cpu_jobs, gpu_jobs, mixed_jobs;
+    std::vector<RgbImage> pageable_out(kTiles, RgbImage(kSide, kSide));
+    for (int i = 0; i < kTiles; ++i) {
+        const RgbImage img = test_pixels(kSide, kSide, 500 + static_cast<std::size_t>(i));
+        std::uint8_t* s = src.data() + static_cast<std::size_t>(i) * tile_bytes;
+        std::copy(img.pixels.begin(), img.pixels.end(), s);
+        want.emplace_back(kSide, kSide);
+        const RgbView sv{s, kSide, kSide, static_cast<std::size_t>(kSide) * 3u};
+        cpu_jobs.push_back(TileJob{sv, want.back().span()});
+        gpu_jobs.push_back(TileJob{sv, RgbSpan{dst.data() + static_cast<std::size_t>(i) * tile_bytes, kSide, kSide,
+                                               static_cast<std::size_t>(kSide) * 3u}});
+        mixed_jobs.push_back(TileJob{sv, pageable_out[static_cast<std::size_t>(i)].span()});
+    }
+    cpu->transform(plan, cpu_jobs);
+    gpu->transform(plan, gpu_jobs);
+    gpu->transform(plan, mixed_jobs);
+    for (int i = 0; i < kTiles; ++i) {
+        const RgbView got{dst.data() + static_cast<std::size_t>(i) * tile_bytes, kSide, kSide, static_cast<std::size_t>(kSide) * 3u};
+        const Diff d = compare(want[static_cast<std::size_t>(i)].view(), got);
+        const Diff dm = compare(want[static_cast<std::size_t>(i)].view(), pageable_out[static_cast<std::size_t>(i)].view());
+        t.expect(d.identical(), "pinned in, pinned out, tile " + std::to_string(i) + ": " + d.text());
+        t.expect(dm.identical(), "pinned in, pageable out, tile " + std::to_string(i) + ": " + dm.text());
+    }
+    return t.result();
+}
+
 CheckResult transform_parity(std::ostream& log) {
     Tally t(log);
     const auto cpu = make_cpu_backend(2);
@@ -803,6 +848,7 @@ const std::vector<Check>& all_checks() {
         {"eigensolver results checked: no convergence or NaN is an error (host)", false, eigensolver_verdict},
         {"C-step split into float lanes equals block_partials (host)", false, c_step_lane_split},
         {"transform parity over awkward sizes", true, transform_parity},
+        {"backend host buffers and properties", true, host_buffer_parity},
         {"concentration histograms and percentiles", true, histogram_parity},
         {"estimate parity (synthetic, random, blank)", true, estimate_parity},
         {"per-tile normalize_tiles parity", true, tiles_parity},

@@ -42,6 +42,9 @@ TEST_CASE("cuda: device stepping of SNMF vs core (host)", "[cuda][host]") {
 TEST_CASE("cuda: transform parity over awkward sizes", "[cuda][device]") {
     run_check("transform parity over awkward sizes");
 }
+TEST_CASE("cuda: backend host buffers and properties", "[cuda][device]") {
+    run_check("backend host buffers and properties");
+}
 TEST_CASE("cuda: concentration histograms and percentiles", "[cuda][device]") {
     run_check("concentration histograms and percentiles");
 }

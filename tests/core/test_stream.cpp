@@ -1,0 +1,230 @@
+// The ordered stream engine (core/stream.hpp): order, window, errors, stop.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/stream.hpp"
+
+using namespace vn;
+
+namespace {
+
+// Uneven work, so that later items often finish before earlier ones.
+void busy(std::uint64_t i) {
+    for (std::uint64_t k = 0; k < (i * 7919u) % 13u; ++k) std::this_thread::yield();
+}
+
+std::size_t one_byte(std::uint64_t) { return 1; }
+
+}  // namespace
+
+TEST_CASE("stream: every item is consumed once, in order, on the calling thread", "[stream]") {
+    for (int workers : {1, 3, 8}) {
+        StreamLimits lim;
+        lim.workers = workers;
+        lim.window_bytes = 5;
+        std::vector<std::uint64_t> seen;
+        std::set<int> worker_ids;
+        std::mutex mu;
+        const auto caller = std::this_thread::get_id();
+        bool on_caller = true;
+        run_ordered<std::uint64_t>(
+            200, lim, one_byte,
+            [&](std::uint64_t i, int w) {
+                busy(i);
+                std::lock_guard<std::mutex> lock(mu);
+                worker_ids.insert(w);
+                return i * 3;
+            },
+            [&](std::uint64_t i, std::uint64_t&& v) {
+                on_caller = on_caller && std::this_thread::get_id() == caller;
+                CHECK(v == i * 3);
+                seen.push_back(i);
+            });
+        REQUIRE(seen.size() == 200);
+        for (std::uint64_t i = 0; i < 200; ++i) CHECK(seen[i] == i);
+        CHECK(on_caller);
+        CHECK(*worker_ids.rbegin() < workers);
+        CHECK(*worker_ids.begin() >= 0);
+    }
+    // Nothing to do: neither callback runs.
+    run_ordered<int>(
+        0, StreamLimits{}, one_byte, [](std::uint64_t, int) -> int { FAIL("produce called"); return 0; },
+        [](std::uint64_t, int&&) { FAIL("consume called"); });
+}
+
+TEST_CASE("stream: items in flight never hold more than the window's bytes", "[stream]") {
+    for (std::size_t window : {std::size_t{10}, std::size_t{25}, std::size_t{64}}) {
+        StreamLimits lim;
+        lim.workers = 6;
+        lim.window_bytes = window;
+        auto bytes = [](std::uint64_t i) { return static_cast<std::size_t>(1 + i % 5); };
+        std::atomic<std::size_t> live{0};
+        std::size_t most = 0;
+        std::mutex mu;
+        run_ordered<std::size_t>(
+            300, lim, bytes,
+            [&](std::uint64_t i, int) {
+                const std::size_t now = live += bytes(i);
+                {
+                    std::lock_guard<std::mutex> lock(mu);
+                    most = std::max(most, now);
+                }
+                busy(i);
+                return bytes(i);
+            },
+            [&](std::uint64_t, std::size_t&& b) { live -= b; });
+        CHECK(most <= window);
+        CHECK(most >= 1);
+        CHECK(live == 0);
+    }
+    // An item larger than the window still goes through, one at a time.
+    StreamLimits lim;
+    lim.workers = 4;
+    lim.window_bytes = 3;
+    std::atomic<int> live{0};
+    int most = 0;
+    run_ordered<int>(
+        20, lim, [](std::uint64_t) { return std::size_t{10}; },
+        [&](std::uint64_t, int) {
+            most = std::max(most, ++live);
+            return 0;
+        },
+        [&](std::uint64_t, int&&) { --live; });
+    CHECK(most == 1);
+}
+
+TEST_CASE("stream: a worker's error stops the stream and is rethrown", "[stream]") {
+    SECTION("one worker: nothing after the failing item is produced or consumed") {
+        StreamLimits lim;
+        lim.workers = 1;
+        lim.window_bytes = 100;
+        std::vector<std::uint64_t> produced, consumed;
+        try {
+            run_ordered<int>(
+                50, lim, one_byte,
+                [&](std::uint64_t i, int) {
+                    produced.push_back(i);
+                    if (i == 3) fail(ErrorKind::Data, "item 3 is broken");
+                    return 0;
+                },
+                [&](std::uint64_t i, int&&) { consumed.push_back(i); });
+            FAIL("no error");
+        } catch (const Error& e) {
+            CHECK(e.kind() == ErrorKind::Data);
+            CHECK(std::string(e.what()) == "item 3 is broken");
+        }
+        CHECK(produced == std::vector<std::uint64_t>{0, 1, 2, 3});
+        CHECK(consumed.size() <= 3);
+        for (std::size_t k = 0; k < consumed.size(); ++k) CHECK(consumed[k] == k);
+    }
+    SECTION("many workers, many failing items: one error, consumed stops before the first") {
+        StreamLimits lim;
+        lim.workers = 6;
+        lim.window_bytes = 12;
+        std::vector<std::uint64_t> consumed;
+        std::atomic<int> thrown{0};
+        try {
+            run_ordered<int>(
+                1000, lim, one_byte,
+                [&](std::uint64_t i, int) {
+                    busy(i);
+                    if (i >= 10) {
+                        ++thrown;
+                        fail(ErrorKind::Data, "item " + std::to_string(i));
+                    }
+                    return 0;
+                },
+                [&](std::uint64_t i, int&&) { consumed.push_back(i); });
+            FAIL("no error");
+        } catch (const Error& e) {
+            CHECK(e.kind() == ErrorKind::Data);
+            CHECK(std::string(e.what()).rfind("item ", 0) == 0);
+        }
+        CHECK(consumed.size() <= 10);
+        for (std::size_t k = 0; k < consumed.size(); ++k) CHECK(consumed[k] == k);
+        // No new item starts after an error: at most one per worker besides those admitted.
+        CHECK(thrown >= 1);
+        CHECK(thrown <= 12);
+    }
+    SECTION("the consumer's error wins over work not yet done") {
+        StreamLimits lim;
+        lim.workers = 3;
+        lim.window_bytes = 4;
+        std::atomic<std::uint64_t> produced{0};
+        std::vector<std::uint64_t> consumed;
+        try {
+            run_ordered<int>(
+                500, lim, one_byte,
+                [&](std::uint64_t, int) {
+                    ++produced;
+                    return 0;
+                },
+                [&](std::uint64_t i, int&&) {
+                    consumed.push_back(i);
+                    if (i == 5) fail(ErrorKind::Output, "disk full");
+                });
+            FAIL("no error");
+        } catch (const Error& e) {
+            CHECK(e.kind() == ErrorKind::Output);
+            CHECK(std::string(e.what()) == "disk full");
+        }
+        CHECK(consumed == std::vector<std::uint64_t>{0, 1, 2, 3, 4, 5});
+        // Item 5 was never released, so at most 5 + window items were ever started.
+        CHECK(produced <= 5 + 4);
+    }
+}
+
+TEST_CASE("stream: the stop flag ends the stream with Error(Interrupted)", "[stream]") {
+    std::atomic<bool> stop{false};
+    StreamLimits lim;
+    lim.workers = 4;
+    lim.window_bytes = 8;
+    lim.stop = &stop;
+    lim.what = "slide.svs";
+    std::vector<std::uint64_t> consumed;
+    SECTION("set while consuming") {
+        try {
+            run_ordered<int>(
+                10000, lim, one_byte, [](std::uint64_t i, int) { busy(i); return 0; },
+                [&](std::uint64_t i, int&&) {
+                    consumed.push_back(i);
+                    if (i == 4) stop = true;
+                });
+            FAIL("not interrupted");
+        } catch (const Error& e) {
+            CHECK(e.kind() == ErrorKind::Interrupted);
+            CHECK(std::string(e.what()) == "slide.svs: interrupted");
+        }
+        CHECK(consumed == std::vector<std::uint64_t>{0, 1, 2, 3, 4});
+    }
+    SECTION("set by a worker while the consumer waits") {
+        try {
+            run_ordered<int>(
+                10000, lim, one_byte,
+                [&](std::uint64_t i, int) {
+                    if (i == 2) stop = true;
+                    return 0;
+                },
+                [&](std::uint64_t i, int&&) { consumed.push_back(i); });
+            FAIL("not interrupted");
+        } catch (const Error& e) {
+            CHECK(e.kind() == ErrorKind::Interrupted);
+        }
+        CHECK(consumed.size() <= 3 + 8);
+    }
+    SECTION("set before the start: nothing is consumed") {
+        stop = true;
+        CHECK_THROWS_AS(run_ordered<int>(
+                            100, lim, one_byte, [](std::uint64_t, int) { return 0; },
+                            [&](std::uint64_t i, int&&) { consumed.push_back(i); }),
+                        Error);
+        CHECK(consumed.empty());
+    }
+}
