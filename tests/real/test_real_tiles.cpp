@@ -1,6 +1,7 @@
 // The method on real H&E tiles from ../shared/data/tiles (read at test time, never copied).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -193,4 +194,64 @@ TEST_CASE("CMU-1-Small-Region.svs: its green marker ink with and without the fil
     CHECK(off.stain[0][0] > off.stain[0][1]);
     CHECK(on.stain[0][0] < on.stain[0][1]);
     CHECK(angle_between_deg(on.stain[0], off.stain[0]) > 10.0);
+}
+
+// What a user wants to know: does the filtered estimate agree with the one a person would get by
+// erasing the pen marks by hand? "By hand" here is what an image editor's magic wand does,
+// independent of px::is_artefact: select every clearly green-cyan pixel (hue 90..210 degrees,
+// which no H&E mix has; saturation >= 0.12), grow the selection by 2 px to take the strokes' soft
+// edges, and erase it to white (glass, so no longer tissue). That estimate, without the filter,
+// is the reference.
+TEST_CASE("CMU-1-Small-Region.svs: the filter agrees with the marker ink erased by hand", "[real][ink]") {
+    REQUIRE(test::shared_data_available());
+    SlideReader slide(test::shared_data("slides/CMU-1-Small-Region.svs"));
+    RgbImage img(static_cast<int>(slide.width()), static_cast<int>(slide.height()));
+    slide.read_region(0, 0, 0, img.span());
+    const int w = img.width, h = img.height;
+    std::vector<std::uint8_t> wand(static_cast<std::size_t>(w) * static_cast<std::size_t>(h), 0);
+    std::size_t selected = 0;
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            const std::uint8_t* p = img.pixels.data() + 3 * (static_cast<std::size_t>(y) * w + x);
+            const double r = p[0] / 255.0, g = p[1] / 255.0, b = p[2] / 255.0;
+            const double mx = std::max({r, g, b}), mn = std::min({r, g, b}), c = mx - mn;
+            if (mx <= 0 || c / mx < 0.12) continue;
+            double hue = mx == r ? std::fmod((g - b) / c, 6.0) : mx == g ? (b - r) / c + 2.0 : (r - g) / c + 4.0;
+            hue *= 60.0;
+            if (hue < 0) hue += 360.0;
+            if (hue >= 90.0 && hue <= 210.0) wand[static_cast<std::size_t>(y) * w + x] = 1;
+        }
+    RgbImage erased = img;
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            bool near = false;
+            for (int dy = -2; dy <= 2 && !near; ++dy)
+                for (int dx = -2; dx <= 2 && !near; ++dx) {
+                    const int yy = y + dy, xx = x + dx;
+                    near = yy >= 0 && yy < h && xx >= 0 && xx < w && wand[static_cast<std::size_t>(yy) * w + xx];
+                }
+            if (!near) continue;
+            std::uint8_t* p = erased.pixels.data() + 3 * (static_cast<std::size_t>(y) * w + x);
+            p[0] = p[1] = p[2] = 255;
+            ++selected;
+        }
+    auto be = make_cpu_backend(2);
+    const StainModel by_hand = estimate_with(*be, erased, false);
+    const StainModel filtered = estimate_with(*be, img, true);
+    const StainModel unfiltered = estimate_with(*be, img, false);
+    const double d_filter = worst_angle(filtered, by_hand), d_none = worst_angle(unfiltered, by_hand);
+    std::printf("CMU-1-Small-Region: %zu pixels erased by the wand (%.2f%% of the image)\n"
+                "  erased by hand      H [%.3f %.3f %.3f] E [%.3f %.3f %.3f] max [%.2f %.2f]\n"
+                "  filter, not erased  H [%.3f %.3f %.3f] E [%.3f %.3f %.3f] max [%.2f %.2f]\n"
+                "  stain vectors from the hand-erased model: %.2f deg with the filter, %.2f deg without\n",
+                selected, 100.0 * static_cast<double>(selected) / (static_cast<double>(w) * h), by_hand.stain[0][0],
+                by_hand.stain[0][1], by_hand.stain[0][2], by_hand.stain[1][0], by_hand.stain[1][1], by_hand.stain[1][2],
+                by_hand.max_conc[0], by_hand.max_conc[1], filtered.stain[0][0], filtered.stain[0][1],
+                filtered.stain[0][2], filtered.stain[1][0], filtered.stain[1][1], filtered.stain[1][2],
+                filtered.max_conc[0], filtered.max_conc[1], d_filter, d_none);
+    // Measured: 2.96 degrees with the filter, 12.72 without. The goal is 1 degree; what is left
+    // is the strokes' translucent edges and blue-grey ink that pass the per-pixel rule
+    // (docs/method.md §2, "Limitation"). These bounds keep what the filter achieves.
+    CHECK(d_filter < 4.0);
+    CHECK(d_none > 3.0 * d_filter);
 }
