@@ -24,7 +24,7 @@ double parse_positive(const char* s) {
     return v;
 }
 
-bool parse_hex_colour(const char* s, std::array<std::uint8_t, 3>* out) {
+bool parse_hex_color(const char* s, std::array<std::uint8_t, 3>* out) {
     if (!s || std::strlen(s) != 6) return false;
     char* end = nullptr;
     const unsigned long v = std::strtoul(s, &end, 16);
@@ -112,7 +112,7 @@ SlideReader::SlideReader(const std::string& path) : path_(path) {
     }
     read_pixel_size();
     objective_power_ = parse_positive(openslide_get_property_value(osr_, "openslide.objective-power"));
-    parse_hex_colour(openslide_get_property_value(osr_, "openslide.background-color"), &background_);
+    parse_hex_color(openslide_get_property_value(osr_, "openslide.background-color"), &background_);
     tile_w_ = static_cast<int>(parse_positive(openslide_get_property_value(osr_, "openslide.level[0].tile-width")));
     tile_h_ = static_cast<int>(parse_positive(openslide_get_property_value(osr_, "openslide.level[0].tile-height")));
 }
