@@ -50,6 +50,7 @@
 #include "io/sha256.hpp"
 #include "io/slide_pipeline.hpp"
 #include "io/tiff_writer.hpp"
+#include "io/threads.hpp"
 #include "io/tile_batch.hpp"
 
 namespace nb = nanobind;
@@ -316,6 +317,7 @@ std::vector<Source> sources_from(const nb::list& items) {
 std::string estimate_sources(const std::vector<Source>& sources, const std::string& params_json,
                              const std::string& device, int threads, bool fit) {
     const EstimateParams params = params_from_json(params_json);
+    threads = resolve_thread_count(threads);  // threads=None: $SLURM_CPUS_PER_TASK, else the usable CPUs
     std::unique_ptr<Backend> backend = make_backend(device, threads);
     StainModel m;
     std::size_t n_paths = 0;
@@ -379,7 +381,10 @@ class Normalizer {
 public:
     Normalizer(const std::string& target, const std::optional<std::string>& source, const std::string& device, int threads,
                const std::string& params)
-        : target_(model_from_json(target, "target")), device_(device), threads_(threads), params_(params_from_json(params)) {
+        : target_(model_from_json(target, "target")),
+          device_(device),
+          threads_(resolve_thread_count(threads)),  // None: $SLURM_CPUS_PER_TASK, else the usable CPUs
+          params_(params_from_json(params)) {
         (void)parse_device(device);
         if (source) {
             source_ = model_from_json(*source, "source");
@@ -529,6 +534,7 @@ void quiet_cli_logging() {
 std::string apply_slide_py(const std::string& input, const std::string& output, const std::string& target_json,
                            const std::optional<std::string>& source_json, const std::string& options_json,
                            const std::string& device, int threads) {
+    threads = resolve_thread_count(threads);
     const json o = json::parse(options_json);
     const StainModel target = model_from_json(target_json, "target");
     std::optional<StainModel> fixed;
@@ -583,6 +589,7 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
 std::string apply_tiles_py(const std::vector<std::string>& inputs, const std::string& outdir, const std::string& target_json,
                            const std::optional<std::string>& source_json, const std::string& options_json,
                            const std::string& device, int threads) {
+    threads = resolve_thread_count(threads);
     const json o = json::parse(options_json);
     const StainModel target = model_from_json(target_json, "target");
     std::optional<StainModel> fixed;
