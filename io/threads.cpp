@@ -52,7 +52,8 @@ std::string thread_limit_text() {
            std::to_string(cpus) + " CPU" + (cpus == 1 ? "" : "s") + " this process may use)";
 }
 
-int resolve_thread_count(int requested, const std::function<void(const std::string&)>& warn) {
+int resolve_thread_count(int requested, const std::function<void(const std::string&)>& warn,
+                         const std::string& count_option) {
     if (requested > 0) return requested;
     const char* env = std::getenv("SLURM_CPUS_PER_TASK");
     if (env && *env) {
@@ -60,9 +61,10 @@ int resolve_thread_count(int requested, const std::function<void(const std::stri
         const long long n = parse_count(text);
         if (n <= 0 && text.find_first_not_of("0123456789") != std::string::npos)
             fail(ErrorKind::Usage, "SLURM_CPUS_PER_TASK='" + text +
-                                       "' is not a whole number of CPUs; correct it, or give --threads N");
+                                       "' is not a whole number of CPUs; correct it, or give " + count_option);
         if (n == 0)
-            fail(ErrorKind::Usage, "SLURM_CPUS_PER_TASK=0 is not a number of CPUs; correct it, or give --threads N");
+            fail(ErrorKind::Usage,
+                 "SLURM_CPUS_PER_TASK=0 is not a number of CPUs; correct it, or give " + count_option);
         const int cap = max_threads();
         if (n < 0 || n > cap) {
             if (warn)

@@ -20,7 +20,9 @@ std::string thread_limit_text();
 // `requested` when > 0 (the caller checks it against max_threads(), in its own words); else
 // $SLURM_CPUS_PER_TASK, where a value above max_threads() is lowered to it and `warn` (when
 // given) says so; else usable_cpus(). Throws Error(Usage) for a SLURM_CPUS_PER_TASK that is
-// not a whole number of CPUs, or is 0.
-int resolve_thread_count(int requested, const std::function<void(const std::string&)>& warn = {});
+// not a whole number of CPUs, or is 0; its message ends "correct it, or give " + count_option
+// (the caller's way of giving a count: "--threads N" for the CLI, "threads=N" for Python).
+int resolve_thread_count(int requested, const std::function<void(const std::string&)>& warn = {},
+                         const std::string& count_option = "--threads N");
 
 }  // namespace vn

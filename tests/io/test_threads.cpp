@@ -64,6 +64,8 @@ TEST_CASE("thread count: a SLURM_CPUS_PER_TASK that is not a whole number of CPU
     SlurmCpus slurm("junk");
     CHECK_THROWS_WITH(resolve_thread_count(0),
                       "SLURM_CPUS_PER_TASK='junk' is not a whole number of CPUs; correct it, or give --threads N");
+    CHECK_THROWS_WITH(resolve_thread_count(0, {}, "threads=N"),
+                      "SLURM_CPUS_PER_TASK='junk' is not a whole number of CPUs; correct it, or give threads=N");
 }
 
 TEST_CASE("thread count: a SLURM_CPUS_PER_TASK above the limit is lowered to it, with a warning", "[threads]") {
