@@ -1,13 +1,8 @@
 #include "app/context.hpp"
 
-#include <sched.h>
-
-#include <algorithm>
-#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <sstream>
-#include <thread>
 #include <vector>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -15,17 +10,15 @@
 
 #include "app/cuda_plugin.hpp"
 #include "core/error.hpp"
+#include "io/threads.hpp"
 
 namespace vn::app {
 namespace {
 
 std::atomic<bool> g_stop{false};
 
-// A count of threads or CPUs has at most this many digits (it fits an int).
+// A count of threads has at most this many digits (it fits an int).
 constexpr std::size_t kMaxCountDigits = 9;
-// The CPU mask is grown from kMinCpuMask CPUs up to kMaxCpuMask.
-constexpr int kMinCpuMask = 1024;
-constexpr int kMaxCpuMask = 1 << 20;
 // Room for the CUDA module's reason why it cannot serve (cuda/plugin.hpp).
 constexpr std::size_t kReasonBytes = 512;
 
@@ -55,61 +48,22 @@ long long parse_count(const std::string& text) {
 
 }  // namespace
 
-int usable_cpus() {
-    // The CPUs this process may run on (taskset, cgroup cpusets, SLURM's binding); the mask is
-    // grown for machines with more than 1024 CPUs.
-    for (int n = kMinCpuMask; n <= kMaxCpuMask; n *= 2) {
-        cpu_set_t* set = CPU_ALLOC(n);
-        if (!set) break;
-        const std::size_t size = CPU_ALLOC_SIZE(n);
-        const int rc = ::sched_getaffinity(0, size, set);
-        const int count = rc == 0 ? CPU_COUNT_S(size, set) : 0;
-        const int e = errno;
-        CPU_FREE(set);
-        if (rc == 0) return std::max(1, count);
-        if (e != EINVAL) break;
-    }
-    const unsigned hw = std::thread::hardware_concurrency();
-    return hw > 0 ? static_cast<int>(hw) : 1;
-}
-
-int max_threads() { return kThreadsPerCpu * usable_cpus(); }
-
 void resolve_threads(GlobalOptions& g, const std::string& option) {
-    const int cpus = usable_cpus();
-    const int cap = kThreadsPerCpu * cpus;
-    const std::string limit = std::to_string(cap) + " (" + std::to_string(kThreadsPerCpu) + " x the " + std::to_string(cpus) +
-                              " CPU" + (cpus == 1 ? "" : "s") + " this process may use)";
     if (!option.empty()) {
         const long long n = parse_count(option);
         if (n < 0) {
             if (option.find_first_not_of("0123456789") == std::string::npos)
-                fail(ErrorKind::Usage, "--threads " + option + ": more than the limit of " + limit);
+                fail(ErrorKind::Usage, "--threads " + option + ": more than the limit of " + thread_limit_text());
             fail(ErrorKind::Usage, "--threads: '" + option + "' is not a whole number of threads (e.g. --threads 4)");
         }
-        if (n > cap) fail(ErrorKind::Usage, "--threads " + option + ": more than the limit of " + limit);
+        if (n > max_threads())
+            fail(ErrorKind::Usage, "--threads " + option + ": more than the limit of " + thread_limit_text());
         if (n > 0) {
             g.threads = static_cast<int>(n);
             return;
         }
     }
-    const char* env = std::getenv("SLURM_CPUS_PER_TASK");
-    if (env && *env) {
-        const std::string text = env;
-        const long long n = parse_count(text);
-        if (n <= 0 && text.find_first_not_of("0123456789") != std::string::npos)
-            fail(ErrorKind::Usage, "SLURM_CPUS_PER_TASK='" + text +
-                                       "' is not a whole number of CPUs; correct it, or give --threads N");
-        if (n == 0) fail(ErrorKind::Usage, "SLURM_CPUS_PER_TASK=0 is not a number of CPUs; correct it, or give --threads N");
-        if (n < 0 || n > cap) {
-            spdlog::warn("SLURM_CPUS_PER_TASK={} is more than the limit of {}: using {} threads", text, limit, cap);
-            g.threads = cap;
-        } else {
-            g.threads = static_cast<int>(n);
-        }
-        return;
-    }
-    g.threads = cpus;
+    g.threads = resolve_thread_count(0, [](const std::string& msg) { spdlog::warn("{}", msg); });
 }
 
 void setup_logging(int verbosity) {

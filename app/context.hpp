@@ -30,13 +30,10 @@ struct GlobalOptions {
 
 void setup_logging(int verbosity);
 
-// The CPUs this process may run on (sched_getaffinity), and the most threads it accepts.
-constexpr int kThreadsPerCpu = 4;
-int usable_cpus();
-int max_threads();
-// Sets g.threads from --threads (`option`, empty or "0" when not given), else
-// $SLURM_CPUS_PER_TASK (above the limit: the limit, with a warning), else the usable CPUs.
-// Throws Error(Usage) for a value that is not a whole number, or --threads above max_threads().
+// Sets g.threads from --threads (`option`, empty or "0" when not given), else by
+// vn::resolve_thread_count (io/threads.hpp: $SLURM_CPUS_PER_TASK, else the usable CPUs; its
+// warning logged). Throws Error(Usage) for a value that is not a whole number, --threads above
+// vn::max_threads(), or a SLURM_CPUS_PER_TASK that is not a whole number of CPUs.
 void resolve_threads(GlobalOptions& g, const std::string& option);
 
 // SIGTERM, SIGINT and SIGHUP set the stop flag; long loops check it and stop cleanly.

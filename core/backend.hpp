@@ -112,10 +112,12 @@ void check_tile_job(const TileJob& job);
 // Plain host memory aligned for vector loads (the CPU backend's host_buffer).
 HostBuffer aligned_host_buffer(std::size_t bytes);
 
-// The CPU backend with `threads` worker threads (0: all cores, or SLURM_CPUS_PER_TASK).
+// The CPU backend with pool_thread_count(threads) worker threads.
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
-// Resolves the thread count: explicit > SLURM_CPUS_PER_TASK > hardware concurrency.
-int default_thread_count(int requested);
+// `requested` when > 0, else one thread per hardware thread (std::thread::hardware_concurrency,
+// at least 1). Reads no environment: the thread-count policy of the CLI and the Python package
+// ($SLURM_CPUS_PER_TASK, the usable CPUs, the limit) is io/threads.hpp's, applied before.
+int pool_thread_count(int requested);
 
 }  // namespace vn

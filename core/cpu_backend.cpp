@@ -122,18 +122,14 @@ void check_tile_job(const TileJob& job) {
         fail(ErrorKind::Internal, "transform: the output may not alias the input");
 }
 
-int default_thread_count(int requested) {
+int pool_thread_count(int requested) {
     if (requested > 0) return requested;
-    if (const char* s = std::getenv("SLURM_CPUS_PER_TASK")) {
-        const int n = std::atoi(s);
-        if (n > 0) return n;
-    }
     const unsigned hw = std::thread::hardware_concurrency();
     return hw > 0 ? static_cast<int>(hw) : 1;
 }
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) {
-    return std::make_unique<CpuBackend>(default_thread_count(threads));
+    return std::make_unique<CpuBackend>(pool_thread_count(threads));
 }
 
 }  // namespace vn

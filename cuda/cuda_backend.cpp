@@ -118,7 +118,7 @@ void copy_through(RgbView src, RgbSpan dst) {
 class CudaBackend final : public Backend {
 public:
     explicit CudaBackend(const CudaBackendOptions& options)
-        : options_(options), pool_(default_thread_count(options.host_threads)) {
+        : options_(options), pool_(pool_thread_count(options.host_threads)) {
         const int visible = cuda_device_count();
         if (visible == 0) fail(ErrorKind::Device, "no usable CUDA device: " + cuda_unavailable_reason());
         std::vector<int> ids = options.devices;

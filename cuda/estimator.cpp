@@ -9,8 +9,8 @@
 #include "core/error.hpp"
 #include "core/estimate.hpp"
 #include "core/thread_pool.hpp"
-#include "cuda/cuda_ops.hpp"
 #include "cuda/histogram.cuh"
+#include "cuda/principal_axes.hpp"
 #include "cuda/snmf.cuh"
 #include "cuda/tissue.cuh"
 
@@ -286,22 +286,3 @@ std::vector<SegmentEstimate> estimate_segments(Lane& lane, const TablesView& tab
 }
 
 }  // namespace vn::cuda
-
-namespace vn {
-
-void check_principal_axes(const std::vector<int>& info, const std::vector<double>& eigenvalues,
-                          const std::vector<std::size_t>& segments) {
-    for (std::size_t s : segments) {
-        const bool finite = std::isfinite(eigenvalues[3 * s]) && std::isfinite(eigenvalues[3 * s + 1]) &&
-                            std::isfinite(eigenvalues[3 * s + 2]);
-        if (info[s] == 0 && finite) continue;
-        fail(ErrorKind::Device,
-             "cuSOLVER syevjBatched: the principal axes of segment " + std::to_string(s) + " are unusable (" +
-                 (info[s] > 0   ? "no convergence, info " + std::to_string(info[s])
-                  : info[s] < 0 ? "parameter " + std::to_string(-info[s]) + " refused"
-                                : std::string("eigenvalues not finite")) +
-                 "); use --device cpu for this input");
-    }
-}
-
-}  // namespace vn

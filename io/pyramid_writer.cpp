@@ -14,11 +14,11 @@
 #include <mutex>
 #include <thread>
 
-#include "core/backend.hpp"
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
 #include "io/atomic_file.hpp"
 #include "io/pyramid.hpp"
+#include "io/threads.hpp"
 
 namespace vn {
 namespace {
@@ -109,7 +109,7 @@ struct PyramidWriter::Impl {
         total_work = static_cast<std::uint64_t>(ntx * nty);
         level0_direct = grids[0].tile_w == ts && grids[0].tile_h == ts;
         if (!level0_direct) strip0 = RgbImage(static_cast<int>(w), static_cast<int>(std::min<std::int64_t>(ts, h)));
-        opt.threads = default_thread_count(opt.threads);
+        opt.threads = resolve_thread_count(opt.threads);
         if (opt.max_in_flight <= 0) opt.max_in_flight = std::max(kMinInFlight, kInFlightPerThread * opt.threads);
         if (opt.thumbnail_size <= 0) opt.thumbnail_size = 1024;
         ready.resize(levels.size());

@@ -25,7 +25,7 @@ namespace vn {
 
 struct PyramidWriterOptions {
     TiffWriterOptions tiff;
-    int threads = 0;         // encoder threads (0: default_thread_count)
+    int threads = 0;         // encoder threads (0: resolve_thread_count)
     int max_in_flight = 0;   // level-0 tiles between push() and the writer (0: max(32, 4 x threads))
     int thumbnail_size = 1024;
     const std::atomic<bool>* stop = nullptr;  // checked between tiles: Error(Interrupted)

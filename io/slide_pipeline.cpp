@@ -34,6 +34,7 @@
 #include "io/sha256.hpp"
 #include "io/slide_reader.hpp"
 #include "io/slide_tiff_reader.hpp"
+#include "io/threads.hpp"
 
 namespace vn {
 namespace {
@@ -593,7 +594,7 @@ std::vector<RgbImage> sample_slide(const std::string& path, std::uint64_t seed, 
         // The libtiff path where it applies: the same pixels as OpenSlide (tested), without
         // OpenSlide's ARGB compositing.
         const std::unique_ptr<RegionSource> direct = make_tiff_source(slide);
-        ThreadPool pool(default_thread_count(options.threads));
+        ThreadPool pool(resolve_thread_count(options.threads));
         pool.parallel_for(regions.size(), [&](std::size_t i) {
             if (stopped(options.stop)) fail(ErrorKind::Interrupted, path + ": interrupted");
             pixels[i] = RgbImage(regions[i].width, regions[i].height);
@@ -884,7 +885,7 @@ SlideResult normalize_slide(const std::string& in, const std::string& out, const
     res.reader = source_pixels->name();
     const TransformPlan plan = plan_transform(slide, in, source, target, opt, res);
 
-    const int threads = default_thread_count(opt.threads);
+    const int threads = resolve_thread_count(opt.threads);
     PyramidWriterOptions wo = writer_options(slide, in, source, target, opt, threads);
     res.bigtiff = wo.tiff.bigtiff;
     res.levels = pyramid_levels(slide.width(), slide.height(), opt.tile_size);

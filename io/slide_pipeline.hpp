@@ -53,7 +53,7 @@ struct SlideEstimateOptions {
     bool hash_source = true;                // SHA-256 of the slide file into the model's provenance
     std::string mask_path;                  // non-empty: estimate only inside this mask (io/region_mask.hpp)
     std::string mask_class;                 // GeoJSON class of the mask ("" = every annotation)
-    int threads = 0;                        // region reading (0: default_thread_count)
+    int threads = 0;                        // region reading (0: resolve_thread_count)
     const std::atomic<bool>* stop = nullptr;
     SlideCallbacks callbacks;
 };
@@ -107,7 +107,7 @@ struct SlideOptions {
     bool transform = true;                // false: re-encode without normalising (pass-through)
     bool direct_tiff = true;              // libtiff fast path for TIFF-based slides
     ColorLut color_lut = ColorLut::Auto;
-    int threads = 0;                      // stream workers and encoder threads (0: default_thread_count)
+    int threads = 0;                      // stream workers and encoder threads (0: resolve_thread_count)
     int batch_tiles = 16;                 // tiles per backend.transform call; progress about this often
     int thumbnail_size = 1024;
     std::string qc_dir;                   // non-empty: QC images written here

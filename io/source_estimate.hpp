@@ -17,7 +17,7 @@
 namespace vn {
 
 struct SourceOptions {
-    int threads = 0;                        // slide region reading (0: default_thread_count)
+    int threads = 0;                        // slide region reading (0: resolve_thread_count)
     std::uint64_t max_pixels = 1ull << 31;  // larger tile images are refused (Error(Input))
     std::string mask_path;                  // non-empty: estimate only inside this region (one input)
     std::string mask_class;                 // GeoJSON class of the mask ("" = every annotation)

@@ -8,6 +8,7 @@
 #include "core/thread_pool.hpp"
 #include "core/transform.hpp"
 #include "io/image_io.hpp"
+#include "io/threads.hpp"
 
 namespace vn {
 namespace {
@@ -79,7 +80,7 @@ void encode(TileWork& w, const TileBatchOptions& o, double normalize_ms) {
 void normalize_tile_files(const std::vector<InputPlan>& tiles, Backend& backend, const StainModel& target,
                           const std::optional<StainModel>& fixed_source, const EstimateParams& params,
                           const TileBatchOptions& options, const std::function<void(InputResult&&)>& on_result) {
-    const int threads = default_thread_count(options.threads);
+    const int threads = resolve_thread_count(options.threads);
     ThreadPool io_pool(threads);
     const std::size_t batch = std::max(kMinTileBatch, 2 * static_cast<std::size_t>(threads));
     std::optional<TransformPlan> plan;

@@ -22,7 +22,7 @@ namespace vn {
 constexpr std::size_t kMinTileBatch = 4;
 
 struct TileBatchOptions {
-    int threads = 0;                         // decode and encode threads (0: default_thread_count)
+    int threads = 0;                         // decode and encode threads (0: resolve_thread_count)
     std::uint64_t max_pixels = 1ull << 31;   // larger images are refused (Error(Input))
     int jpeg_quality = 90;
     bool skip_existing = false;              // an output that exists and reads back is left as it is

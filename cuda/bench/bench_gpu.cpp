@@ -24,7 +24,7 @@
 #include "core/synthetic.hpp"
 #include "core/transform.hpp"
 #include "cuda/cuda_backend.hpp"
-#include "cuda/cuda_ops.hpp"
+#include "tests/cuda/device_ops.hpp"
 #include "cuda/device_tables.cuh"
 #include "cuda/raii.cuh"
 #include "cuda/transform.cuh"

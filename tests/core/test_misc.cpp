@@ -1,11 +1,10 @@
-// Small pieces: the thread pool, thread-count defaults.
+// Small pieces: the thread pool.
 #include <catch2/catch.hpp>
 
 #include <atomic>
-#include <cstdlib>
 #include <stdexcept>
+#include <vector>
 
-#include "core/backend.hpp"
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
 
@@ -23,12 +22,3 @@ TEST_CASE("thread pool runs every item once and propagates exceptions", "[misc]"
     CHECK(n == 100);
 }
 
-TEST_CASE("thread count: explicit, then SLURM_CPUS_PER_TASK, then all cores", "[misc]") {
-    CHECK(default_thread_count(3) == 3);
-    ::setenv("SLURM_CPUS_PER_TASK", "5", 1);
-    CHECK(default_thread_count(0) == 5);
-    ::setenv("SLURM_CPUS_PER_TASK", "junk", 1);
-    CHECK(default_thread_count(0) >= 1);
-    ::unsetenv("SLURM_CPUS_PER_TASK");
-    CHECK(default_thread_count(0) >= 1);
-}

@@ -18,7 +18,8 @@
 #include "core/synthetic.hpp"
 #include "core/transform.hpp"
 #include "cuda/cuda_backend.hpp"
-#include "cuda/cuda_ops.hpp"
+#include "cuda/principal_axes.hpp"
+#include "tests/cuda/device_ops.hpp"
 #include "core/estimate.hpp"
 #include "core/snmf_math.hpp"
 

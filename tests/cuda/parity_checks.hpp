@@ -1,7 +1,8 @@
 // CUDA backend parity checks, written as plain functions so that they run both under Catch2
 // (test_cuda_parity.cpp, through CTest) and from a standalone executable without Catch2
 // (parity_main.cpp, used by scripts/device-check.sh on machines without Catch2).
-// GPU code is reached only through the host API of cuda/cuda_backend.hpp and cuda/cuda_ops.hpp.
+// GPU code is reached only through the host API of cuda/cuda_backend.hpp and
+// cuda/principal_axes.hpp, and the test-only device operations of tests/cuda/device_ops.hpp.
 #pragma once
 
 #include <ostream>

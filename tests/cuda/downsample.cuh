@@ -1,4 +1,5 @@
-// 2x2 box downsampling of RGB8 for the output pyramid: each output channel is
+// 2x2 box downsampling of RGB8 on the device, checked against a host reference by the parity
+// tests (tests/cuda/parity_checks.cpp): each output channel is
 // (a + b + c + d + 2) / 4 of the 2x2 block at (2x, 2y); an odd last column or row is
 // replicated (the block uses it twice). Output size ceil(w/2) x ceil(h/2).
 #pragma once

@@ -1,10 +1,10 @@
-#include "cuda/cuda_ops.hpp"
+#include "tests/cuda/device_ops.hpp"
 
 #include "cuda/device_tables.cuh"
-#include "cuda/downsample.cuh"
 #include "cuda/estimator.cuh"
 #include "cuda/lane.cuh"
 #include "cuda/transform.cuh"
+#include "tests/cuda/downsample.cuh"
 
 namespace vn {
 

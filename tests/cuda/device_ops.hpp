@@ -1,5 +1,6 @@
-// Device operations outside the Backend interface, with host-memory arguments: used by the
-// parity tests, the benchmark and (later) the slide pipeline. Each call is synchronous.
+// Device operations outside the Backend interface, with host-memory arguments, for the parity
+// tests (tests/cuda/parity_checks.cpp) and the GPU benchmark (cuda/bench/bench_gpu.cpp); the
+// product does not use them. Each call is synchronous.
 #pragma once
 
 #include <cstddef>
@@ -13,8 +14,9 @@
 
 namespace vn {
 
-// Page-locked host memory. Tiles in such memory are copied to and from the device directly
-// (2D DMA, no staging copy): the slide pipeline should decode into it.
+// Page-locked host memory (cudaMallocHost). Tiles in such memory are copied to and from the
+// device directly (2D DMA, no staging copy); the backend's own host buffers
+// (Backend::host_buffer, cuda/cuda_backend.cpp) are such memory.
 struct PinnedDeleter {
     void operator()(std::uint8_t* p) const noexcept;
 };
@@ -39,12 +41,5 @@ struct CudaConcentrationStats {
 };
 CudaConcentrationStats cuda_concentration_stats(const std::vector<RgbView>& images, const px::Solver<float>& solver,
                                                 double q, int device, bool shared_memory_histograms = true);
-
-// The check of the batched eigensolver's results in the device estimate (cuda/estimator.cpp):
-// throws Error(Device) naming the first of `segments` whose result is unusable: info != 0 (no
-// convergence, or a refused parameter) or a non-finite eigenvalue (3 per segment). A bad start
-// is an error, never a silent start.
-void check_principal_axes(const std::vector<int>& info, const std::vector<double>& eigenvalues,
-                          const std::vector<std::size_t>& segments);
 
 }  // namespace vn

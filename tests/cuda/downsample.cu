@@ -1,4 +1,4 @@
-#include "cuda/downsample.cuh"
+#include "tests/cuda/downsample.cuh"
 
 #include "cuda/check.cuh"
 
