@@ -4,6 +4,8 @@
 // ending the run after whole batches.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -64,14 +66,20 @@ std::vector<InputResult> run(const std::vector<InputPlan>& plans, int threads, c
 }
 
 // The CPU backend, handing out host buffers it keeps track of: every tile job must lie in one
-// of them, and at most `live` of them are held at once. Fails its `fail_call`-th call (from 1).
+// of them, and `live` of them are held. Fails its `fail_call`-th call (from 1). Of kind Cuda,
+// it is driven as a device is (two stream workers).
 class TrackingBackend final : public vn::Backend {
 public:
-    explicit TrackingBackend(int threads, int fail_call = 0) : inner_(vn::make_cpu_backend(threads)), fail_call_(fail_call) {}
+    explicit TrackingBackend(vn::BackendKind kind, int fail_call = 0)
+        : inner_(vn::make_cpu_backend(1)), kind_(kind), fail_call_(fail_call) {}
     static std::atomic<int> live;
 
     std::string name() const override { return inner_->name(); }
-    vn::BackendProperties properties() const override { return inner_->properties(); }
+    vn::BackendProperties properties() const override {
+        vn::BackendProperties p = inner_->properties();
+        p.kind = kind_;
+        return p;
+    }
     vn::HostBuffer host_buffer(std::size_t bytes) override {
         void* p = nullptr;
         if (::posix_memalign(&p, 64, std::max<std::size_t>(bytes, 1)) != 0) throw std::bad_alloc();
@@ -97,14 +105,14 @@ public:
         return inner_->normalize_tiles(target, params, tiles);
     }
 
-    int calls = 0;
+    int calls = 0;  // guarded by mu_ while running
     int max_live = 0;
     bool outside_buffers = false;
 
 private:
     void check(const std::vector<vn::TileJob>& tiles) {
-        if (++calls == fail_call_) throw vn::Error(vn::ErrorKind::Device, "device lost");
         std::lock_guard<std::mutex> lock(mu_);
+        if (++calls == fail_call_) throw vn::Error(vn::ErrorKind::Device, "device lost");
         const auto inside = [&](const std::uint8_t* p, std::size_t n) {
             return std::any_of(buffers_.begin(), buffers_.end(), [&](const auto& b) {
                 return p >= b.first && p + n <= b.first + b.second;
@@ -117,6 +125,7 @@ private:
     }
 
     std::unique_ptr<vn::Backend> inner_;
+    vn::BackendKind kind_;
     int fail_call_;
     std::mutex mu_;
     std::vector<std::pair<std::uint8_t*, std::size_t>> buffers_;
@@ -195,64 +204,72 @@ TEST_CASE("complete outputs are skipped, a fixed source gets QC flags, a stop en
     CHECK(run(plans, 1, stopped).empty());
 }
 
-TEST_CASE("tiles are decoded into the backend's host buffers, a batch of them at a time", "[tile_batch]") {
+TEST_CASE("tiles are decoded into the backend's host buffers, a batch of them a worker", "[tile_batch]") {
     TempDir dir;
     const std::vector<InputPlan> plans = synthetic_tiles(dir, 11);
     std::vector<std::string> expected;
     for (const InputResult& r : run(plans, 1)) expected.push_back(file_bytes(r.output));
-    for (const bool fixed : {false, true}) {
-        TrackingBackend backend(1);
-        vn::TileBatchOptions o;
-        o.threads = 1;  // batches of kMinTileBatch
-        std::vector<InputResult> results;
-        const std::optional<vn::StainModel> source = fixed ? std::optional<vn::StainModel>(vn::builtin_reference()) : std::nullopt;
-        vn::normalize_tile_files(plans, backend, vn::builtin_reference(), source, vn::EstimateParams{}, o,
-                                 [&](InputResult&& r) { results.push_back(std::move(r)); });
-        REQUIRE(results.size() == plans.size());
-        for (std::size_t i = 0; i < plans.size(); ++i) {
-            CHECK(results[i].input == plans[i].input);
-            CHECK(results[i].status == InputStatus::Ok);
-            if (!fixed) CHECK(file_bytes(plans[i].output) == expected[i]);
+    for (const vn::BackendKind kind : {vn::BackendKind::Cpu, vn::BackendKind::Cuda}) {
+        const int workers = kind == vn::BackendKind::Cpu ? 1 : 2;
+        for (const bool fixed : {false, true}) {
+            TrackingBackend backend(kind);
+            vn::TileBatchOptions o;
+            o.threads = 1;  // batches of kMinTileBatch
+            std::vector<InputResult> results;
+            const std::optional<vn::StainModel> source =
+                fixed ? std::optional<vn::StainModel>(vn::builtin_reference()) : std::nullopt;
+            vn::normalize_tile_files(plans, backend, vn::builtin_reference(), source, vn::EstimateParams{}, o,
+                                     [&](InputResult&& r) { results.push_back(std::move(r)); });
+            REQUIRE(results.size() == plans.size());
+            for (std::size_t i = 0; i < plans.size(); ++i) {
+                CHECK(results[i].input == plans[i].input);
+                CHECK(results[i].status == InputStatus::Ok);
+                if (!fixed) CHECK(file_bytes(plans[i].output) == expected[i]);
+            }
+            CHECK(backend.calls == 3);
+            CHECK_FALSE(backend.outside_buffers);
+            CHECK(backend.max_live >= 1);
+            CHECK(backend.max_live <= workers * static_cast<int>(vn::kMinTileBatch));
+            CHECK(TrackingBackend::live == 0);
         }
-        CHECK(backend.calls == 3);
-        CHECK_FALSE(backend.outside_buffers);
-        CHECK(backend.max_live >= 1);
-        CHECK(backend.max_live <= static_cast<int>(vn::kMinTileBatch));
-        CHECK(TrackingBackend::live == 0);
     }
 }
 
 TEST_CASE("a stop during the run reports whole batches and starts no more", "[tile_batch]") {
     TempDir dir;
-    const std::vector<InputPlan> plans = synthetic_tiles(dir, 11);
-    auto backend = vn::make_cpu_backend(1);
-    std::atomic<bool> stop{false};
-    vn::TileBatchOptions o;
-    o.threads = 1;
-    o.stop = &stop;
-    std::vector<InputResult> results;
-    vn::normalize_tile_files(plans, *backend, vn::builtin_reference(), std::nullopt, vn::EstimateParams{}, o,
-                             [&](InputResult&& r) {
-                                 stop = true;
-                                 results.push_back(std::move(r));
-                             });
-    // The first batch, and the next one when it had started before the stop.
-    REQUIRE(results.size() % vn::kMinTileBatch == 0);
-    REQUIRE(results.size() >= vn::kMinTileBatch);
-    REQUIRE(results.size() < plans.size());
-    for (std::size_t i = 0; i < plans.size(); ++i) {
-        if (i < results.size()) {
-            CHECK(results[i].input == plans[i].input);
-            CHECK(results[i].status == InputStatus::Ok);
+    const std::vector<InputPlan> plans = synthetic_tiles(dir, 17);
+    for (const vn::BackendKind kind : {vn::BackendKind::Cpu, vn::BackendKind::Cuda}) {
+        for (const InputPlan& p : plans) ::unlink(p.output.c_str());
+        TrackingBackend backend(kind);
+        std::atomic<bool> stop{false};
+        vn::TileBatchOptions o;
+        o.threads = 1;
+        o.stop = &stop;
+        std::vector<InputResult> results;
+        vn::normalize_tile_files(plans, backend, vn::builtin_reference(), std::nullopt, vn::EstimateParams{}, o,
+                                 [&](InputResult&& r) {
+                                     stop = true;
+                                     results.push_back(std::move(r));
+                                 });
+        // The first batch, and those that had started before the stop.
+        REQUIRE(results.size() % vn::kMinTileBatch == 0);
+        REQUIRE(results.size() >= vn::kMinTileBatch);
+        REQUIRE(results.size() < plans.size());
+        for (std::size_t i = 0; i < plans.size(); ++i) {
+            if (i < results.size()) {
+                CHECK(results[i].input == plans[i].input);
+                CHECK(results[i].status == InputStatus::Ok);
+            }
+            CHECK(file_bytes(plans[i].output).empty() == (i >= results.size()));
         }
-        CHECK(file_bytes(plans[i].output).empty() == (i >= results.size()));
+        CHECK(TrackingBackend::live == 0);
     }
 }
 
 TEST_CASE("a failed backend call ends the run after the results of the batches before it", "[tile_batch]") {
     TempDir dir;
     const std::vector<InputPlan> plans = synthetic_tiles(dir, 11);
-    TrackingBackend backend(1, /*fail_call=*/2);
+    TrackingBackend backend(vn::BackendKind::Cpu, /*fail_call=*/2);  // one worker: no batch starts after it
     vn::TileBatchOptions o;
     o.threads = 1;
     std::vector<InputResult> results;
