@@ -102,6 +102,8 @@ std::FILE* fdopen_or_fail(Fd& fd, const char* mode, const std::string& path, Err
 
 // Refuses empty and oversized images before any pixel memory is allocated.
 void check_dimensions(const std::string& path, long long width, long long height, const ReadOptions& options);
+// sink(width, height), checked: a span of another size is Error(Internal) naming `path`.
+RgbSpan sink_span(const PixelSink& sink, const std::string& path, int width, int height);
 // The non-empty parts joined with ", " (ImageInfo::conversion).
 std::string join(const std::vector<std::string>& parts);
 
@@ -131,16 +133,19 @@ struct Header {
 };
 
 // ---- the codecs ---------------------------------------------------------------------------------
-// Readers take the open file (its signature already read into `header`) and fill `info`'s
-// conversion and resolution; writers write `temp`, the AtomicOutput's temporary file of `path`.
+// Readers take the open file (its signature already read into `header`), decode into the span
+// `sink` gives (sink_span) and return it, and fill `info`'s conversion and resolution; writers write `temp`, the AtomicOutput's temporary file of `path`.
 
-RgbImage read_png(const std::string& path, Fd& fd, const Header& header, ImageInfo* info, const ReadOptions& options);
+RgbSpan read_png(const std::string& path, Fd& fd, const Header& header, ImageInfo* info, const ReadOptions& options,
+                 const PixelSink& sink);
 void write_png(const std::string& path, const std::string& temp, RgbView image, const WriteOptions& options);
 
-RgbImage read_jpeg(const std::string& path, Fd& fd, ImageInfo* info, const ReadOptions& options);
+RgbSpan read_jpeg(const std::string& path, Fd& fd, ImageInfo* info, const ReadOptions& options,
+                 const PixelSink& sink);
 void write_jpeg(const std::string& path, const std::string& temp, RgbView image, const WriteOptions& options);
 
-RgbImage read_tiff(const std::string& path, Fd& fd, ImageInfo* info, const ReadOptions& options);
+RgbSpan read_tiff(const std::string& path, Fd& fd, ImageInfo* info, const ReadOptions& options,
+                 const PixelSink& sink);
 void write_tiff(const std::string& path, const std::string& temp, RgbView image, const WriteOptions& options);
 
 }  // namespace vn::codec

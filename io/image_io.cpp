@@ -101,6 +101,14 @@ void check_dimensions(const std::string& path, long long width, long long height
                               ", too large a side for this program");
 }
 
+RgbSpan sink_span(const PixelSink& sink, const std::string& path, int width, int height) {
+    const RgbSpan s = sink(width, height);
+    if (!s.data || s.width != width || s.height != height || s.stride < static_cast<std::size_t>(width) * 3u)
+        fail(ErrorKind::Internal, path + ": the decode target is not a " + std::to_string(width) + "x" +
+                                      std::to_string(height) + " RGB image");
+    return s;
+}
+
 std::string join(const std::vector<std::string>& parts) {
     std::string s;
     for (const auto& p : parts) {
@@ -240,27 +248,39 @@ const char* format_name(ImageFormat f) {
     return "unknown";
 }
 
-RgbImage read_image(const std::string& path, ImageInfo* info, const ReadOptions& options) {
+RgbSpan read_image_into(const std::string& path, const PixelSink& sink, ImageInfo* info, const ReadOptions& options) {
     codec::Fd fd(open_input(path));
     const Header header = read_header(fd.get(), path);
     ImageInfo local;
     ImageInfo* out = info ? info : &local;
     *out = ImageInfo{};
-    RgbImage image;
+    RgbSpan image;
     if (is_png(header)) {
         out->format = ImageFormat::Png;
-        image = codec::read_png(path, fd, header, out, options);
+        image = codec::read_png(path, fd, header, out, options, sink);
     } else if (is_jpeg(header)) {
         out->format = ImageFormat::Jpeg;
-        image = codec::read_jpeg(path, fd, out, options);
+        image = codec::read_jpeg(path, fd, out, options, sink);
     } else if (is_tiff(header)) {
         out->format = ImageFormat::Tiff;
-        image = codec::read_tiff(path, fd, out, options);
+        image = codec::read_tiff(path, fd, out, options, sink);
     } else {
         codec::input_error(path, header.size == 0 ? "empty file, not a PNG, JPEG or TIFF image" : "not a PNG, JPEG or TIFF image");
     }
     out->width = image.width;
     out->height = image.height;
+    return image;
+}
+
+RgbImage read_image(const std::string& path, ImageInfo* info, const ReadOptions& options) {
+    RgbImage image;
+    read_image_into(
+        path,
+        [&](int width, int height) {
+            image = RgbImage(width, height);
+            return image.span();
+        },
+        info, options);
     return image;
 }
 

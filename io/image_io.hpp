@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/image.hpp"
@@ -35,6 +36,15 @@ struct ReadOptions {
 // not its name. Throws Error(Input) with a one-line message naming the file for anything
 // missing, unreadable, truncated, corrupt, too large or of an unsupported kind.
 RgbImage read_image(const std::string& path, ImageInfo* info = nullptr, const ReadOptions& options = {});
+
+// Where read_image_into decodes to: called once, with the image's size (already within the
+// limits), before any pixel is decoded; returns a span of exactly that size (a backend's host
+// buffer, io/tile_batch.cpp). What it throws comes out of read_image_into as it is.
+using PixelSink = std::function<RgbSpan(int width, int height)>;
+
+// read_image, decoding straight into the span `sink` gives; returns that span.
+RgbSpan read_image_into(const std::string& path, const PixelSink& sink, ImageInfo* info = nullptr,
+                        const ReadOptions& options = {});
 
 struct WriteOptions {
     int jpeg_quality = 90;  // 1..100

@@ -120,7 +120,7 @@ struct JpegReadCleanup {
 
 }  // namespace
 
-RgbImage read_jpeg(const std::string& path, Fd& fd, ImageInfo* info, const ReadOptions& options) {
+RgbSpan read_jpeg(const std::string& path, Fd& fd, ImageInfo* info, const ReadOptions& options, const PixelSink& sink) {
     StdioFile file(fdopen_or_fail(fd, "rb", path, ErrorKind::Input));
     auto r = std::make_unique<JpegReader>();  // large: keep it off the stack
     r->fp = file.get();
@@ -137,8 +137,8 @@ RgbImage read_jpeg(const std::string& path, Fd& fd, ImageInfo* info, const ReadO
                              kWorkingMemory;
     r->memory_limit = want >= static_cast<long double>(LONG_MAX) ? LONG_MAX : static_cast<long>(want);
 
-    RgbImage image(static_cast<int>(width), static_cast<int>(height));
-    r->out = image.span();
+    const RgbSpan image = sink_span(sink, path, static_cast<int>(width), static_cast<int>(height));
+    r->out = image;
     std::vector<std::uint8_t> cmyk;
     if (r->cinfo.out_color_space == JCS_CMYK) {
         cmyk.resize(static_cast<std::size_t>(width) * 4u);

@@ -196,7 +196,8 @@ void check_png_data_size(const std::string& path, int fd, std::uint32_t width, s
 
 }  // namespace
 
-RgbImage read_png(const std::string& path, Fd& fd, const Header& header, ImageInfo* info, const ReadOptions& options) {
+RgbSpan read_png(const std::string& path, Fd& fd, const Header& header, ImageInfo* info, const ReadOptions& options,
+                 const PixelSink& sink) {
     // The IHDR is the first chunk: refuse absurd sizes before libpng even starts.
     if (header.size >= kIhdrEnd && std::memcmp(header.bytes + kIhdrTag, "IHDR", 4) == 0) {
         const std::uint32_t width = be32(header.bytes + kIhdrWidth), height = be32(header.bytes + kIhdrHeight);
@@ -215,14 +216,14 @@ RgbImage read_png(const std::string& path, Fd& fd, const Header& header, ImageIn
     check_dimensions(path, r.width, r.height, options);
     if (!png_guard(&r, png_transform_body)) png_read_failed(path, r.err);
 
-    RgbImage image(static_cast<int>(r.width), static_cast<int>(r.height));
-    r.out = image.span();
+    const RgbSpan image = sink_span(sink, path, static_cast<int>(r.width), static_cast<int>(r.height));
+    r.out = image;
     std::vector<png_bytep> rows;
     std::vector<std::uint8_t> scratch;
     const bool direct = r.layout.channels == 3 && r.layout.bits == 8;
     if (direct) {
         rows.resize(r.height);
-        for (png_uint_32 y = 0; y < r.height; ++y) rows[y] = image.span().row(static_cast<int>(y));
+        for (png_uint_32 y = 0; y < r.height; ++y) rows[y] = image.row(static_cast<int>(y));
         r.rows = rows.data();
     } else if (r.interlace != PNG_INTERLACE_NONE) {
         // Interlaced passes fill the whole image: keep it in the decoded layout, convert after.
@@ -237,7 +238,7 @@ RgbImage read_png(const std::string& path, Fd& fd, const Header& header, ImageIn
     if (!png_guard(&r, png_decode_body)) png_read_failed(path, r.err);
     if (!direct && r.rows) {
         for (png_uint_32 y = 0; y < r.height; ++y)
-            convert_row(rows[y], image.span().row(static_cast<int>(y)), image.width, r.layout);
+            convert_row(rows[y], image.row(static_cast<int>(y)), image.width, r.layout);
     }
     if (info) {
         info->conversion = png_conversion(r);

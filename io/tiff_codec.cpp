@@ -151,7 +151,7 @@ void tiff_check_striles(TIFF* tif, const std::string& path) {
                                      " of " + std::to_string(n) + " has no data (truncated or corrupt file)");
 }
 
-void tiff_read_direct(const TiffHandle& handle, const std::string& path, const SampleLayout& layout, RgbImage& image) {
+void tiff_read_direct(const TiffHandle& handle, const std::string& path, const SampleLayout& layout, RgbSpan image) {
     TIFF* tif = handle.get();
     const auto width = static_cast<std::size_t>(image.width);
     const std::size_t row_bytes = width * static_cast<std::size_t>(layout.channels) * static_cast<std::size_t>(layout.bits / 8);
@@ -170,33 +170,35 @@ void tiff_read_direct(const TiffHandle& handle, const std::string& path, const S
         const tmsize_t got = TIFFReadEncodedStrip(tif, s, buffer.data(), want);
         if (got != want) tiff_read_failed(handle, path, "strip data is short or unreadable (truncated?)");
         for (std::uint32_t r = 0; r < rows; ++r)
-            convert_row(buffer.data() + row_bytes * r, image.span().row(static_cast<int>(y0 + r)), image.width, layout);
+            convert_row(buffer.data() + row_bytes * r, image.row(static_cast<int>(y0 + r)), image.width, layout);
     }
 }
 
-void tiff_read_rgba(const TiffHandle& handle, const std::string& path, RgbImage& image) {
+void tiff_read_rgba(const TiffHandle& handle, const std::string& path, RgbSpan image) {
     TIFF* tif = handle.get();
     char emsg[1024] = {};
     if (!TIFFRGBAImageOK(tif, emsg)) input_error(path, std::string("unsupported TIFF: ") + emsg);
-    std::vector<std::uint32_t> raster(image.pixel_count());
+    std::vector<std::uint32_t> raster(static_cast<std::size_t>(image.width) * static_cast<std::size_t>(image.height));
     if (!TIFFReadRGBAImageOriented(tif, static_cast<std::uint32_t>(image.width), static_cast<std::uint32_t>(image.height),
                                    raster.data(), ORIENTATION_TOPLEFT, /*stop_on_error=*/1))
         tiff_read_failed(handle, path, "cannot decode the image data");
     // TIFFRGBAImage premultiplies: colour over white is c + (255 - a).
     const std::uint32_t* src = raster.data();
-    std::uint8_t* dst = image.pixels.data();
-    for (std::size_t i = 0, n = image.pixel_count(); i < n; ++i, dst += 3) {
-        const std::uint32_t p = src[i];
-        const std::uint32_t back = 255u - TIFFGetA(p);
-        dst[0] = static_cast<std::uint8_t>(std::min(255u, TIFFGetR(p) + back));
-        dst[1] = static_cast<std::uint8_t>(std::min(255u, TIFFGetG(p) + back));
-        dst[2] = static_cast<std::uint8_t>(std::min(255u, TIFFGetB(p) + back));
+    for (int y = 0; y < image.height; ++y) {
+        std::uint8_t* dst = image.row(y);
+        for (int x = 0; x < image.width; ++x, ++src, dst += 3) {
+            const std::uint32_t p = *src;
+            const std::uint32_t back = 255u - TIFFGetA(p);
+            dst[0] = static_cast<std::uint8_t>(std::min(255u, TIFFGetR(p) + back));
+            dst[1] = static_cast<std::uint8_t>(std::min(255u, TIFFGetG(p) + back));
+            dst[2] = static_cast<std::uint8_t>(std::min(255u, TIFFGetB(p) + back));
+        }
     }
 }
 
 }  // namespace
 
-RgbImage read_tiff(const std::string& path, Fd& fd, ImageInfo* info, const ReadOptions& options) {
+RgbSpan read_tiff(const std::string& path, Fd& fd, ImageInfo* info, const ReadOptions& options, const PixelSink& sink) {
     const long double cap = static_cast<long double>(options.max_pixels) * kMaxBytesPerPixel + kAllocationSlack;
     TiffOpenOptions open_options;
     open_options.max_single_alloc = cap >= static_cast<long double>(LLONG_MAX) ? 0 : static_cast<std::int64_t>(cap);
@@ -206,7 +208,7 @@ RgbImage read_tiff(const std::string& path, Fd& fd, ImageInfo* info, const ReadO
     const TiffFields f = tiff_fields(tif.get());
     check_dimensions(path, f.width, f.height, options);
     tiff_check_striles(tif.get(), path);
-    RgbImage image(static_cast<int>(f.width), static_cast<int>(f.height));
+    const RgbSpan image = sink_span(sink, path, static_cast<int>(f.width), static_cast<int>(f.height));
     SampleLayout layout;
     if (tiff_direct_ok(f, &layout))
         tiff_read_direct(tif, path, layout, image);

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <memory>
+#include <mutex>
 
-#include "io/atomic_file.hpp"
+#include "core/stream.hpp"
 #include "core/thread_pool.hpp"
 #include "core/transform.hpp"
+#include "io/atomic_file.hpp"
 #include "io/image_io.hpp"
 #include "io/threads.hpp"
 
@@ -17,11 +20,47 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
+// Host buffers from the backend, reused from batch to batch: at most one per tile in flight.
+// A buffer too small for the tile that wants it is let go and a larger one taken instead.
+class HostBufferPool {
+public:
+    explicit HostBufferPool(Backend& backend) : backend_(backend) {}
+    HostBuffer take(std::size_t bytes) {
+        HostBuffer small;  // let go outside the lock
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            const auto fits = std::find_if(free_.begin(), free_.end(), [&](const HostBuffer& b) { return b.size() >= bytes; });
+            if (fits != free_.end()) {
+                HostBuffer b = std::move(*fits);
+                free_.erase(fits);
+                return b;
+            }
+            if (!free_.empty()) {
+                small = std::move(free_.back());
+                free_.pop_back();
+            }
+        }
+        small.reset();
+        return backend_.host_buffer(bytes);
+    }
+    void give_back(HostBuffer b) {
+        if (!b.data()) return;
+        std::lock_guard<std::mutex> lock(mu_);
+        free_.push_back(std::move(b));
+    }
+
+private:
+    Backend& backend_;
+    std::mutex mu_;
+    std::vector<HostBuffer> free_;
+};
+
 // One tile image of a batch as it moves through decode, normalize, encode.
 struct TileWork {
     std::unique_ptr<OutputLock> lock;  // held from before the decode to after the write
-    RgbImage in, out;
-    double ppm_x = 0, ppm_y = 0;  // the input's resolution, kept on the output
+    HostBuffer pixels;                 // from the backend: the decoded tile, then the normalized one
+    RgbSpan in, out;                   // both in `pixels`
+    double ppm_x = 0, ppm_y = 0;       // the input's resolution, kept on the output
     InputResult result;
 
     bool pending() const { return result.status != InputStatus::Failed && result.status != InputStatus::Skipped; }
@@ -32,7 +71,15 @@ struct TileWork {
     }
 };
 
-void decode(TileWork& w, const InputPlan& plan, const TileBatchOptions& o) {
+// One stream item: a batch of tiles, decoded, normalized by one backend call and written by
+// its worker; what the consumer hands on is the results (and the locks, released in order).
+struct Batch {
+    bool started = false;      // false: not started (stopped, or an earlier batch failed)
+    std::vector<TileWork> work;
+    std::exception_ptr error;  // a failure of the whole batch, rethrown in its turn
+};
+
+void decode(TileWork& w, const InputPlan& plan, const TileBatchOptions& o, HostBufferPool& host) {
     w.result.input = plan.input;
     w.result.output = plan.output;
     const auto t0 = Clock::now();
@@ -46,8 +93,17 @@ void decode(TileWork& w, const InputPlan& plan, const TileBatchOptions& o) {
         ImageInfo info;
         ReadOptions ro;
         ro.max_pixels = o.max_pixels;
-        w.in = read_image(plan.input, &info, ro);
-        w.out = RgbImage(w.in.width, w.in.height);
+        // Input and output side by side in one host buffer: the backend reads and writes it.
+        w.in = read_image_into(
+            plan.input,
+            [&](int width, int height) {
+                const std::size_t stride = static_cast<std::size_t>(width) * 3u;
+                const std::size_t bytes = stride * static_cast<std::size_t>(height);
+                w.pixels = host.take(2 * bytes);
+                w.out = RgbSpan{w.pixels.data() + bytes, width, height, stride};
+                return RgbSpan{w.pixels.data(), width, height, stride};
+            },
+            &info, ro);
         w.ppm_x = info.pixels_per_metre_x;
         w.ppm_y = info.pixels_per_metre_y;
         w.result.size = std::array<int, 2>{w.in.width, w.in.height};
@@ -66,13 +122,11 @@ void encode(TileWork& w, const TileBatchOptions& o, double normalize_ms) {
         wo.jpeg_quality = o.jpeg_quality;
         wo.pixels_per_metre_x = w.ppm_x;
         wo.pixels_per_metre_y = w.ppm_y;
-        write_image(w.result.output, w.out.view(), wo);
+        write_image(w.result.output, RgbView(w.out), wo);
     } catch (const Error& e) {
         w.fail_with(e);
     }
     w.result.timings_ms.encode = ms_since(t0);
-    w.in = RgbImage();
-    w.out = RgbImage();
 }
 
 }  // namespace
@@ -82,6 +136,7 @@ void normalize_tile_files(const std::vector<InputPlan>& tiles, Backend& backend,
                           const TileBatchOptions& options, const std::function<void(InputResult&&)>& on_result) {
     const int threads = resolve_thread_count(options.threads);
     ThreadPool io_pool(threads);
+    HostBufferPool host(backend);
     const std::size_t batch = std::max(kMinTileBatch, 2 * static_cast<std::size_t>(threads));
     std::optional<TransformPlan> plan;
     std::optional<QcFlags> fixed_qc;
@@ -89,46 +144,87 @@ void normalize_tile_files(const std::vector<InputPlan>& tiles, Backend& backend,
         plan = make_plan(*fixed_source, target);
         fixed_qc = qc_flags(*fixed_source, target);
     }
-    for (std::size_t b0 = 0; b0 < tiles.size(); b0 += batch) {
-        if (options.stop && options.stop->load()) return;
-        const std::size_t n = std::min(batch, tiles.size() - b0);
-        std::vector<TileWork> work(n);
-        io_pool.parallel_for(n, [&](std::size_t i) { decode(work[i], tiles[b0 + i], options); });
 
-        std::vector<TileJob> jobs;
-        std::vector<TileWork*> decoded;
-        for (TileWork& w : work)
-            if (w.pending()) {
-                jobs.push_back(TileJob{w.in.view(), w.out.span()});
-                decoded.push_back(&w);
-            }
-        const auto t_norm = Clock::now();
-        if (plan) {
-            backend.transform(*plan, jobs);
-        } else {
-            const std::vector<TileOutcome> outcomes = backend.normalize_tiles(target, params, jobs);
-            for (std::size_t j = 0; j < outcomes.size(); ++j) {
-                InputResult& r = decoded[j]->result;
-                const TileOutcome& oc = outcomes[j];
-                if (oc.normalized) {
-                    r.source_model = oc.source;
-                    r.qc = qc_flags(oc.source, target, oc.tissue_fraction);
-                    r.warnings = scale_ratio_warnings(*r.qc);
-                } else {
-                    r.status = InputStatus::PassedThrough;
-                    r.message = oc.reason;
+    // Batches start in input order while nothing stopped the run; a batch behind one that
+    // already started starts too, so the results are always those of the first batches.
+    std::mutex start_mu;
+    std::uint64_t started_end = 0;  // every batch below has started or will
+    bool failed = false;            // a batch failed as a whole: start no more
+    const auto start = [&](std::uint64_t b) {
+        std::lock_guard<std::mutex> lock(start_mu);
+        if (b < started_end) return true;
+        if (failed || (options.stop && options.stop->load())) return false;
+        started_end = b + 1;
+        return true;
+    };
+
+    const auto produce = [&](std::uint64_t b, int) {
+        Batch out;
+        if (!start(b)) return out;
+        out.started = true;
+        const std::size_t b0 = static_cast<std::size_t>(b) * batch;
+        const std::size_t n = std::min(batch, tiles.size() - b0);
+        out.work.resize(n);
+        std::vector<TileWork>& work = out.work;
+        try {
+            io_pool.parallel_for(n, [&](std::size_t i) { decode(work[i], tiles[b0 + i], options, host); });
+
+            std::vector<TileJob> jobs;
+            std::vector<TileWork*> decoded;
+            for (TileWork& w : work)
+                if (w.pending()) {
+                    jobs.push_back(TileJob{RgbView(w.in), w.out});
+                    decoded.push_back(&w);
+                }
+            const auto t_norm = Clock::now();
+            if (plan) {
+                backend.transform(*plan, jobs);
+            } else {
+                const std::vector<TileOutcome> outcomes = backend.normalize_tiles(target, params, jobs);
+                for (std::size_t j = 0; j < outcomes.size(); ++j) {
+                    InputResult& r = decoded[j]->result;
+                    const TileOutcome& oc = outcomes[j];
+                    if (oc.normalized) {
+                        r.source_model = oc.source;
+                        r.qc = qc_flags(oc.source, target, oc.tissue_fraction);
+                        r.warnings = scale_ratio_warnings(*r.qc);
+                    } else {
+                        r.status = InputStatus::PassedThrough;
+                        r.message = oc.reason;
+                    }
                 }
             }
+            const double normalize_ms = jobs.empty() ? 0.0 : ms_since(t_norm) / static_cast<double>(jobs.size());
+            io_pool.parallel_for(decoded.size(), [&](std::size_t j) { encode(*decoded[j], options, normalize_ms); });
+        } catch (...) {
+            out.error = std::current_exception();
+            std::lock_guard<std::mutex> lock(start_mu);
+            failed = true;
         }
-        const double normalize_ms = jobs.empty() ? 0.0 : ms_since(t_norm) / static_cast<double>(jobs.size());
-        io_pool.parallel_for(decoded.size(), [&](std::size_t j) { encode(*decoded[j], options, normalize_ms); });
-
         for (TileWork& w : work) {
+            host.give_back(std::move(w.pixels));
+            w.in = w.out = RgbSpan{};
+        }
+        return out;
+    };
+
+    const auto consume = [&](std::uint64_t, Batch&& batch_done) {
+        if (batch_done.error) std::rethrow_exception(batch_done.error);
+        for (TileWork& w : batch_done.work) {
             if (fixed_qc && w.pending()) w.result.qc = fixed_qc;
             w.lock.reset();
             on_result(std::move(w.result));
         }
-    }
+    };
+
+    // One worker for the CPU backend, whose call takes every core; with a device doing the
+    // normalization, a second one decodes and encodes the next batch meanwhile. The stop flag
+    // is checked here, not by the engine: a batch that started is finished and reported.
+    StreamLimits limits;
+    limits.workers = backend.properties().kind == BackendKind::Cpu ? 1 : 2;
+    limits.what = "tile batches";
+    const std::uint64_t batches = (tiles.size() + batch - 1) / batch;
+    run_ordered<Batch>(batches, limits, [](std::uint64_t) { return std::size_t{0}; }, produce, consume);
 }
 
 }  // namespace vn

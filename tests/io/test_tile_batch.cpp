@@ -1,11 +1,21 @@
 // The tile batch pipeline (io/tile_batch.hpp): results in input order, failures recorded and
-// the rest written, outputs the same bytes as one backend call per image for any thread count.
+// the rest written, outputs the same bytes as one backend call per image for any thread count,
+// tiles decoded into the backend's host buffers (read_image_into), a stop or a failed batch
+// ending the run after whole batches.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <memory>
+#include <mutex>
+#include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/backend.hpp"
@@ -54,6 +64,74 @@ std::vector<InputResult> run(const std::vector<InputPlan>& plans, int threads, c
                              [&](InputResult&& r) { results.push_back(std::move(r)); });
     return results;
 }
+
+// The CPU backend, handing out host buffers it keeps track of: every tile job must lie in one
+// of them, and `live` of them are held. Fails its `fail_call`-th call (from 1). Of kind Cuda,
+// it is driven as a device is (two stream workers).
+class TrackingBackend final : public vn::Backend {
+public:
+    explicit TrackingBackend(vn::BackendKind kind, int fail_call = 0)
+        : inner_(vn::make_cpu_backend(1)), kind_(kind), fail_call_(fail_call) {}
+    static std::atomic<int> live;
+
+    std::string name() const override { return inner_->name(); }
+    vn::BackendProperties properties() const override {
+        vn::BackendProperties p = inner_->properties();
+        p.kind = kind_;
+        return p;
+    }
+    vn::HostBuffer host_buffer(std::size_t bytes) override {
+        void* p = nullptr;
+        if (::posix_memalign(&p, 64, std::max<std::size_t>(bytes, 1)) != 0) throw std::bad_alloc();
+        const int now = ++live;
+        std::lock_guard<std::mutex> lock(mu_);
+        max_live = std::max(max_live, now);
+        buffers_.emplace_back(static_cast<std::uint8_t*>(p), bytes);
+        return vn::HostBuffer(static_cast<std::uint8_t*>(p), bytes, [](void* q) noexcept {
+            --live;
+            std::free(q);
+        });
+    }
+    vn::StainModel estimate(const std::vector<vn::RgbView>& images, const vn::EstimateParams& params) override {
+        return inner_->estimate(images, params);
+    }
+    void transform(const vn::TransformPlan& plan, const std::vector<vn::TileJob>& tiles) override {
+        check(tiles);
+        inner_->transform(plan, tiles);
+    }
+    std::vector<vn::TileOutcome> normalize_tiles(const vn::StainModel& target, const vn::EstimateParams& params,
+                                                 const std::vector<vn::TileJob>& tiles) override {
+        check(tiles);
+        return inner_->normalize_tiles(target, params, tiles);
+    }
+
+    int calls = 0;  // guarded by mu_ while running
+    int max_live = 0;
+    bool outside_buffers = false;
+
+private:
+    void check(const std::vector<vn::TileJob>& tiles) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (++calls == fail_call_) throw vn::Error(vn::ErrorKind::Device, "device lost");
+        const auto inside = [&](const std::uint8_t* p, std::size_t n) {
+            return std::any_of(buffers_.begin(), buffers_.end(), [&](const auto& b) {
+                return p >= b.first && p + n <= b.first + b.second;
+            });
+        };
+        for (const vn::TileJob& t : tiles)
+            if (!inside(t.src.data, t.src.stride * static_cast<std::size_t>(t.src.height)) ||
+                !inside(t.dst.data, t.dst.stride * static_cast<std::size_t>(t.dst.height)))
+                outside_buffers = true;
+    }
+
+    std::unique_ptr<vn::Backend> inner_;
+    vn::BackendKind kind_;
+    int fail_call_;
+    std::mutex mu_;
+    std::vector<std::pair<std::uint8_t*, std::size_t>> buffers_;
+};
+
+std::atomic<int> TrackingBackend::live{0};
 
 }  // namespace
 
@@ -124,4 +202,130 @@ TEST_CASE("complete outputs are skipped, a fixed source gets QC flags, a stop en
     vn::TileBatchOptions stopped;
     stopped.stop = &stop;
     CHECK(run(plans, 1, stopped).empty());
+}
+
+TEST_CASE("tiles are decoded into the backend's host buffers, a batch of them a worker", "[tile_batch]") {
+    TempDir dir;
+    const std::vector<InputPlan> plans = synthetic_tiles(dir, 11);
+    std::vector<std::string> expected;
+    for (const InputResult& r : run(plans, 1)) expected.push_back(file_bytes(r.output));
+    for (const vn::BackendKind kind : {vn::BackendKind::Cpu, vn::BackendKind::Cuda}) {
+        const int workers = kind == vn::BackendKind::Cpu ? 1 : 2;
+        for (const bool fixed : {false, true}) {
+            TrackingBackend backend(kind);
+            vn::TileBatchOptions o;
+            o.threads = 1;  // batches of kMinTileBatch
+            std::vector<InputResult> results;
+            const std::optional<vn::StainModel> source =
+                fixed ? std::optional<vn::StainModel>(vn::builtin_reference()) : std::nullopt;
+            vn::normalize_tile_files(plans, backend, vn::builtin_reference(), source, vn::EstimateParams{}, o,
+                                     [&](InputResult&& r) { results.push_back(std::move(r)); });
+            REQUIRE(results.size() == plans.size());
+            for (std::size_t i = 0; i < plans.size(); ++i) {
+                CHECK(results[i].input == plans[i].input);
+                CHECK(results[i].status == InputStatus::Ok);
+                if (!fixed) CHECK(file_bytes(plans[i].output) == expected[i]);
+            }
+            CHECK(backend.calls == 3);
+            CHECK_FALSE(backend.outside_buffers);
+            CHECK(backend.max_live >= 1);
+            CHECK(backend.max_live <= workers * static_cast<int>(vn::kMinTileBatch));
+            CHECK(TrackingBackend::live == 0);
+        }
+    }
+}
+
+TEST_CASE("a stop during the run reports whole batches and starts no more", "[tile_batch]") {
+    TempDir dir;
+    const std::vector<InputPlan> plans = synthetic_tiles(dir, 17);
+    for (const vn::BackendKind kind : {vn::BackendKind::Cpu, vn::BackendKind::Cuda}) {
+        for (const InputPlan& p : plans) ::unlink(p.output.c_str());
+        TrackingBackend backend(kind);
+        std::atomic<bool> stop{false};
+        vn::TileBatchOptions o;
+        o.threads = 1;
+        o.stop = &stop;
+        std::vector<InputResult> results;
+        vn::normalize_tile_files(plans, backend, vn::builtin_reference(), std::nullopt, vn::EstimateParams{}, o,
+                                 [&](InputResult&& r) {
+                                     stop = true;
+                                     results.push_back(std::move(r));
+                                 });
+        // The first batch, and those that had started before the stop.
+        REQUIRE(results.size() % vn::kMinTileBatch == 0);
+        REQUIRE(results.size() >= vn::kMinTileBatch);
+        REQUIRE(results.size() < plans.size());
+        for (std::size_t i = 0; i < plans.size(); ++i) {
+            if (i < results.size()) {
+                CHECK(results[i].input == plans[i].input);
+                CHECK(results[i].status == InputStatus::Ok);
+            }
+            CHECK(file_bytes(plans[i].output).empty() == (i >= results.size()));
+        }
+        CHECK(TrackingBackend::live == 0);
+    }
+}
+
+TEST_CASE("a failed backend call ends the run after the results of the batches before it", "[tile_batch]") {
+    TempDir dir;
+    const std::vector<InputPlan> plans = synthetic_tiles(dir, 11);
+    TrackingBackend backend(vn::BackendKind::Cpu, /*fail_call=*/2);  // one worker: no batch starts after it
+    vn::TileBatchOptions o;
+    o.threads = 1;
+    std::vector<InputResult> results;
+    try {
+        vn::normalize_tile_files(plans, backend, vn::builtin_reference(), std::nullopt, vn::EstimateParams{}, o,
+                                 [&](InputResult&& r) { results.push_back(std::move(r)); });
+        FAIL("no error");
+    } catch (const vn::Error& e) {
+        CHECK(e.kind() == vn::ErrorKind::Device);
+    }
+    REQUIRE(results.size() == vn::kMinTileBatch);
+    for (std::size_t i = 0; i < results.size(); ++i) CHECK(results[i].status == InputStatus::Ok);
+    CHECK(backend.calls == 2);
+    for (std::size_t i = 2 * vn::kMinTileBatch; i < plans.size(); ++i) CHECK(file_bytes(plans[i].output).empty());
+    CHECK(TrackingBackend::live == 0);
+}
+
+TEST_CASE("read_image_into decodes into the span it is given, as read_image", "[tile_batch][io]") {
+    TempDir dir;
+    vn::SyntheticSpec spec;
+    spec.width = 70;
+    spec.height = 45;
+    const vn::RgbImage image = vn::render_synthetic(spec);
+    for (const char* name : {"a.png", "a.jpg", "a.tif"}) {
+        const std::string path = dir.file(name);
+        vn::WriteOptions wo;
+        wo.pixels_per_metre_x = wo.pixels_per_metre_y = 4000;
+        vn::write_image(path, image.view(), wo);
+        vn::ImageInfo want, got;
+        const vn::RgbImage plain = vn::read_image(path, &want);
+        // Rows padded by 5 bytes, marked: the padding stays as it was.
+        const std::size_t stride = static_cast<std::size_t>(spec.width) * 3u + 5u;
+        std::vector<std::uint8_t> memory(stride * static_cast<std::size_t>(spec.height), 0xA5);
+        const vn::RgbSpan span = vn::read_image_into(
+            path,
+            [&](int w, int h) {
+                CHECK(w == spec.width);
+                CHECK(h == spec.height);
+                return vn::RgbSpan{memory.data(), w, h, stride};
+            },
+            &got);
+        CHECK(span.data == memory.data());
+        CHECK(got.width == want.width);
+        CHECK(got.format == want.format);
+        CHECK(got.pixels_per_metre_x == want.pixels_per_metre_x);
+        for (int y = 0; y < spec.height; ++y) {
+            const std::uint8_t* row = memory.data() + stride * static_cast<std::size_t>(y);
+            CHECK(std::equal(row, row + 3 * spec.width, plain.view().row(y)));
+            CHECK(std::all_of(row + 3 * spec.width, row + stride, [](std::uint8_t b) { return b == 0xA5; }));
+        }
+        // A span of another size is the program's error, not the file's.
+        try {
+            vn::read_image_into(path, [&](int w, int h) { return vn::RgbSpan{memory.data(), w - 1, h, stride}; });
+            FAIL("no error");
+        } catch (const vn::Error& e) {
+            CHECK(e.kind() == vn::ErrorKind::Internal);
+        }
+    }
 }
