@@ -14,12 +14,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <utility>
 
 #include "core/error.hpp"
 #include "core/estimate.hpp"
 #include "core/pixel_math.hpp"
+#include "core/host_buffer_pool.hpp"
 #include "core/stream.hpp"
 #include "core/tables.hpp"
 #include "core/thread_pool.hpp"
@@ -312,33 +312,6 @@ struct WorkerStats {
     std::uint64_t sampled = 0, tissue = 0;
 };
 
-// Host buffers from the backend, reused from item to item (one per item in flight).
-class HostBufferPool {
-public:
-    HostBufferPool(Backend& backend, std::size_t bytes) : backend_(backend), bytes_(bytes) {}
-    HostBuffer take() {
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            if (!free_.empty()) {
-                HostBuffer b = std::move(free_.back());
-                free_.pop_back();
-                return b;
-            }
-        }
-        return backend_.host_buffer(bytes_);
-    }
-    void give_back(HostBuffer b) {
-        std::lock_guard<std::mutex> lock(mu_);
-        free_.push_back(std::move(b));
-    }
-
-private:
-    Backend& backend_;
-    std::size_t bytes_;
-    std::mutex mu_;
-    std::vector<HostBuffer> free_;
-};
-
 void sample_tissue(RgbView v, WorkerStats& st) {
     const Tables& t = tables();
     for (int y = 0; y < v.height; y += kTissueSampleStep) {
@@ -357,7 +330,8 @@ StreamResult stream_level0(RegionSource& source, PyramidWriter& writer, Backend&
                            const StreamPlan& sp, const TiffWriterOptions& tiff, const SlideOptions& opt,
                            const std::string& in) {
     const std::size_t tile_bytes = static_cast<std::size_t>(writer.tile_size()) * static_cast<std::size_t>(writer.tile_size()) * 3u;
-    HostBufferPool host(backend, static_cast<std::size_t>(sp.batch) * tile_bytes);
+    HostBufferPool host(backend);
+    const std::size_t item_buffer_bytes = static_cast<std::size_t>(sp.batch) * tile_bytes;
     std::vector<WorkerStats> stats(static_cast<std::size_t>(sp.workers));
     std::vector<std::unique_ptr<TileEncoder>> encoders(static_cast<std::size_t>(sp.workers));
     const std::uint64_t items = (sp.tiles + static_cast<std::uint64_t>(sp.batch) - 1) / static_cast<std::uint64_t>(sp.batch);
@@ -388,7 +362,7 @@ StreamResult stream_level0(RegionSource& source, PyramidWriter& writer, Backend&
         }
         if (sp.transform) {
             // Decoded into the backend's host memory, normalized from there into the writer's.
-            HostBuffer src = host.take();
+            HostBuffer src = host.take(item_buffer_bytes);
             std::vector<TileJob> jobs;
             std::size_t offset = 0;
             double c0 = thread_cpu_seconds();

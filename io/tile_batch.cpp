@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 
+#include "core/host_buffer_pool.hpp"
 #include "core/stream.hpp"
 #include "core/thread_pool.hpp"
 #include "core/transform.hpp"
@@ -19,41 +20,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-// Host buffers from the backend, reused from batch to batch: at most one per tile in flight.
-// A buffer too small for the tile that wants it is let go and a larger one taken instead.
-class HostBufferPool {
-public:
-    explicit HostBufferPool(Backend& backend) : backend_(backend) {}
-    HostBuffer take(std::size_t bytes) {
-        HostBuffer small;  // let go outside the lock
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            const auto fits = std::find_if(free_.begin(), free_.end(), [&](const HostBuffer& b) { return b.size() >= bytes; });
-            if (fits != free_.end()) {
-                HostBuffer b = std::move(*fits);
-                free_.erase(fits);
-                return b;
-            }
-            if (!free_.empty()) {
-                small = std::move(free_.back());
-                free_.pop_back();
-            }
-        }
-        small.reset();
-        return backend_.host_buffer(bytes);
-    }
-    void give_back(HostBuffer b) {
-        if (!b.data()) return;
-        std::lock_guard<std::mutex> lock(mu_);
-        free_.push_back(std::move(b));
-    }
-
-private:
-    Backend& backend_;
-    std::mutex mu_;
-    std::vector<HostBuffer> free_;
-};
 
 // One tile image of a batch as it moves through decode, normalize, encode.
 struct TileWork {
