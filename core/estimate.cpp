@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/snmf.hpp"
 #include "core/snmf_math.hpp"
+#include "core/splitmix64.hpp"
 #include "core/tables.hpp"
 #include "core/thread_pool.hpp"
 #include "core/vector_clones.hpp"
@@ -41,22 +42,6 @@ void for_each_band(const std::vector<Band>& bands, ThreadPool* pool, const F& fn
         for (std::size_t i = 0; i < bands.size(); ++i) fn(i);
 }
 
-// splitmix64: a small, well-mixed, seedable generator.
-struct SplitMix64 {
-    std::uint64_t state;
-    std::uint64_t next() {
-        std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        return z ^ (z >> 31);
-    }
-    std::uint64_t below(std::uint64_t n) {  // uniform in [0, n), rejection of the biased tail
-        const std::uint64_t limit = ~0ull - (~0ull % n);
-        std::uint64_t v;
-        do v = next(); while (v >= limit);
-        return v % n;
-    }
-};
 
 }  // namespace
 

@@ -20,6 +20,7 @@
 #include "core/estimate.hpp"
 #include "core/pixel_math.hpp"
 #include "core/host_buffer_pool.hpp"
+#include "core/splitmix64.hpp"
 #include "core/stream.hpp"
 #include "core/tables.hpp"
 #include "core/thread_pool.hpp"
@@ -94,13 +95,6 @@ OverviewMask tissue_mask(const RgbImage& img) {
     m.tissue_fraction = static_cast<double>(tissue) / n;
     m.dark_fraction = static_cast<double>(dark) / n;
     return m;
-}
-
-std::uint64_t splitmix64(std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
 }
 
 void make_dirs(const std::string& dir) {

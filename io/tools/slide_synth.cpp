@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/splitmix64.hpp"
 #include "core/synthetic.hpp"
 #include "io/pyramid_writer.hpp"
 
@@ -67,13 +68,6 @@ Args parse(int argc, char** argv) {
     if (a.width < 1 || a.height < 1 || a.tile < 16 || a.tile % 16 != 0 || a.quality < 1 || a.quality > 100)
         usage("bad size, tile or quality");
     return a;
-}
-
-std::uint64_t mix(std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
 }
 
 // One of the 8 flips/rotations of a square tile.
@@ -161,7 +155,7 @@ int main(int argc, char** argv) {
             const std::int64_t tx = static_cast<std::int64_t>(i) % ntx, ty = static_cast<std::int64_t>(i) / ntx;
             const double fx = (static_cast<double>(tx) + 0.5) * ts / static_cast<double>(a.width);
             const double fy = (static_cast<double>(ty) + 0.5) * ts / static_cast<double>(a.height);
-            const std::uint64_t h = mix(a.seed ^ (static_cast<std::uint64_t>(tx) << 32) ^ static_cast<std::uint64_t>(ty));
+            const std::uint64_t h = vn::splitmix64(a.seed ^ (static_cast<std::uint64_t>(tx) << 32) ^ static_cast<std::uint64_t>(ty));
             bool tissue = false;
             for (const Ellipse& e : blobs) {
                 const double dx = (fx - e.cx) / e.rx, dy = (fy - e.cy) / e.ry;
