@@ -7,6 +7,7 @@
 #include "app/apply_plan.hpp"
 #include "app/progress.hpp"
 #include "core/error.hpp"
+#include "io/atomic_file.hpp"
 #include "io/slide_apply.hpp"
 
 namespace vn::app {

@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/synthetic.hpp"
 #include "core/transform.hpp"
+#include "io/atomic_file.hpp"
 #include "io/image_io.hpp"
 #include "io/model_file.hpp"
 

@@ -63,7 +63,6 @@ int run_demo(const GlobalOptions& g, const DemoOptions& o);
 bool is_directory(const std::string& path);
 bool file_exists(const std::string& path);
 // mkdir -p; throws Error(Output).
-void make_directories(const std::string& dir);
 // "-" and the names of standard output (/dev/stdout, /dev/fd/1, /proc/self/fd/1): `fit` and
 // `estimate` write the model there; `apply` refuses them (images do not go to a stream).
 bool is_stdout_path(const std::string& path);

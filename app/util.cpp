@@ -19,18 +19,6 @@ bool file_exists(const std::string& path) {
     return ::stat(path.c_str(), &st) == 0;
 }
 
-void make_directories(const std::string& dir) {
-    std::size_t pos = 0;
-    while (pos != std::string::npos) {
-        pos = dir.find('/', pos + 1);
-        const std::string path = dir.substr(0, pos);
-        if (path.empty() || is_directory(path)) continue;
-        if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
-            fail(ErrorKind::Output, dir + ": cannot create output directory (" + std::strerror(errno) + ")");
-    }
-    if (!is_directory(dir)) fail(ErrorKind::Output, dir + ": not a directory");
-}
-
 bool is_stdout_path(const std::string& path) {
     return path == "-" || path == "/dev/stdout" || path == "/dev/fd/1" || path == "/proc/self/fd/1";
 }

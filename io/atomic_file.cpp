@@ -216,4 +216,20 @@ void write_file_atomic(const std::string& path, const void* data, std::size_t si
 
 bool is_temp_name(const std::string& filename) { return filename.find(kTempMarker) != std::string::npos; }
 
+void make_directories(const std::string& dir) {
+    const auto is_directory = [](const std::string& path) {
+        struct stat st {};
+        return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    };
+    std::size_t pos = 0;
+    while (pos != std::string::npos) {
+        pos = dir.find('/', pos + 1);
+        const std::string path = dir.substr(0, pos);
+        if (path.empty() || is_directory(path)) continue;
+        if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
+            fail(ErrorKind::Output, dir + ": cannot create output directory (" + std::strerror(errno) + ")");
+    }
+    if (!is_directory(dir)) fail(ErrorKind::Output, dir + ": not a directory");
+}
+
 }  // namespace vn

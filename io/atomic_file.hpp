@@ -61,6 +61,10 @@ private:
 
 void write_file_atomic(const std::string& path, const void* data, std::size_t size);
 
+// Creates the directory `dir` and its missing parents (like mkdir -p), for outputs; Error(Output)
+// when one cannot be made or `dir` exists and is not a directory.
+void make_directories(const std::string& dir);
+
 // For messages: the output that a live AtomicOutput's temporary file (`path`, or a file named
 // after it) stands for, else `path` as it is. Users never see the temporary names.
 std::string output_name(const std::string& path);

@@ -24,6 +24,7 @@
 #include "core/stream.hpp"
 #include "core/tables.hpp"
 #include "core/thread_pool.hpp"
+#include "io/atomic_file.hpp"
 #include "io/image_io.hpp"
 #include "io/libtiff.hpp"
 #include "io/input_plan.hpp"
@@ -96,19 +97,6 @@ OverviewMask tissue_mask(const RgbImage& img) {
     m.dark_fraction = static_cast<double>(dark) / n;
     return m;
 }
-
-void make_dirs(const std::string& dir) {
-    std::string cur;
-    std::size_t pos = 0;
-    while (pos != std::string::npos) {
-        pos = dir.find('/', pos + 1);
-        cur = dir.substr(0, pos);
-        if (cur.empty()) continue;
-        if (::mkdir(cur.c_str(), 0777) != 0 && errno != EEXIST)
-            fail(ErrorKind::Output, dir + ": cannot create directory (" + std::strerror(errno) + ")");
-    }
-}
-
 
 // ---- what the output carries over --------------------------------------------------------------
 
@@ -767,7 +755,7 @@ std::vector<AssociatedImage> associated_images(const SlideReader& slide, const s
 // Step 9: the QC images: overview with tissue, ink and regions; before/after; stains; mask.
 void write_qc_images(const std::string& in, const SlideOverview& ov, const OverviewMask& mask, const RgbImage& after,
                      const StainModel& source, const StainModel& target, const SlideOptions& opt, SlideResult& res) {
-    make_dirs(opt.qc_dir);
+    make_directories(opt.qc_dir);
     std::string dir = opt.qc_dir;
     while (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "qc/" -> "qc/name", not "qc//name"
     const std::string base = dir + "/" + file_stem(in);
