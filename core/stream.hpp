@@ -1,19 +1,31 @@
 // The one ordered stream engine: items 0..count-1 are produced in parallel on worker threads and
 // consumed one by one, in order of their index, on the calling thread. It carries the slide
-// pipeline (io/slide_pipeline.cpp: read and decode, normalize, encode -> ordered write) and the
+// pipeline (io/slide_pipeline.cpp: read and decode, normalize, encode -> ordered write), the
+// tile batches (io/tile_batch.cpp: decode, normalize, write -> results in input order) and the
 // CUDA backend's batches (cuda/cuda_backend.cpp: one worker per lane).
 //
-//   - produce(i, worker) runs on one of `workers` threads; items are started in order of i.
+//   - produce(i, worker) runs on one of `workers` threads; items are started in order of i, so
+//     the items started are always 0..k-1 for some k.
 //   - consume(i, item) runs on the calling thread, in order of i.
 //   - Memory: items produced or in production and not yet consumed hold at most window_bytes
 //     (item_bytes(i) each); one item is always admitted, so a window smaller than an item
 //     still makes progress.
-//   - The first exception, from a worker or from consume, wins: no new item is started, the
-//     workers are joined and it is rethrown.
-//   - *stop is checked before every produce and every consume: Error(Interrupted).
+//   - An item that fails (produce or item_bytes throws for item i): no new item starts; the
+//     items before i are still consumed, in order (those in flight are waited for), then i's
+//     exception is rethrown. Items after i that were in flight are joined and dropped. Of
+//     several failing items, the lowest index wins, whatever order they failed in.
+//   - An exception from consume wins at once: no new item starts, the workers are joined
+//     (their items dropped) and it is rethrown.
+//   - *stop is checked before every produce, never at consume: once it is seen no item starts,
+//     every item that had started is finished and consumed in order, and then, if some item
+//     was never started, the stream ends with Error(Interrupted, "<what>: interrupted"). A stop
+//     seen after the last item started is no interruption: the stream completes. A caller whose
+//     consume should not run after a stop (its output is discarded anyway) checks the flag in
+//     consume and throws.
 //   - No polling: every wait is on a condition variable that the event it waits for signals.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -45,61 +57,78 @@ void run_ordered(std::uint64_t count, const StreamLimits& limits,
                  const std::function<Item(std::uint64_t index, int worker)>& produce,
                  const std::function<void(std::uint64_t index, Item&& item)>& consume) {
     if (count == 0) return;
+    constexpr std::uint64_t kNone = UINT64_MAX;
     struct State {
         std::mutex mu;
-        std::condition_variable ready;  // an item is done, or an error: the consumer
-        std::condition_variable space;  // bytes were released, or an error: the workers
-        std::uint64_t next = 0;         // the next index to start
+        std::condition_variable ready;  // an item is done, failed, or no more start: the consumer
+        std::condition_variable space;  // bytes were released, or the end: the workers
+        std::uint64_t next = 0;         // the next index to start; 0..next-1 have started
+        std::uint64_t consumed = 0;     // 0..consumed-1 have been consumed
         std::size_t reserved = 0;       // bytes of started, unconsumed items
         std::map<std::uint64_t, std::pair<Item, std::size_t>> done;
-        std::exception_ptr error;
-        bool quit = false;
+        std::uint64_t failed = kNone;   // the lowest failing index
+        std::exception_ptr failure;     // its exception
+        bool stopped = false;           // *stop was seen: no item starts any more
+        bool quit = false;              // the consumer is leaving: no item starts any more
     } s;
     const int workers = static_cast<int>(std::min<std::uint64_t>(count, static_cast<std::uint64_t>(std::max(1, limits.workers))));
     const std::size_t window = limits.window_bytes;
-    const auto stopped = [&] { return limits.stop && limits.stop->load(std::memory_order_relaxed); };
-    const auto interrupted = [&] { return Error(ErrorKind::Interrupted, limits.what + ": interrupted"); };
-    const auto set_error = [&](std::exception_ptr e) {
-        {
-            std::lock_guard<std::mutex> lock(s.mu);
-            if (!s.error) s.error = std::move(e);
-            s.quit = true;
-        }
-        s.ready.notify_all();
-        s.space.notify_all();
+    // Latched under s.mu, so that once one thread saw the flag every thread acts on it.
+    const auto see_stop = [&] {
+        if (!s.stopped && limits.stop && limits.stop->load(std::memory_order_relaxed)) s.stopped = true;
+        return s.stopped;
     };
     // Without a byte bound, each worker has at most one unconsumed item beyond the consumer's.
     const std::uint64_t max_items = window == 0 ? static_cast<std::uint64_t>(workers) + 1 : UINT64_MAX;
-    std::uint64_t consumed = 0;  // guarded by s.mu once the workers run
 
     const auto work = [&](int worker) {
-        try {
-            for (;;) {
-                std::uint64_t index = 0;
-                std::size_t bytes = 0;
-                {
-                    std::unique_lock<std::mutex> lock(s.mu);
-                    for (;;) {
-                        if (s.quit || s.next >= count) return;
-                        bytes = item_bytes(s.next);
-                        const bool fits = window == 0 ? s.next - consumed < max_items
-                                                      : s.reserved == 0 || s.reserved + bytes <= window;
-                        if (fits) break;
-                        s.space.wait(lock);
+        for (;;) {
+            std::uint64_t index = 0;
+            std::size_t bytes = 0;
+            {
+                std::unique_lock<std::mutex> lock(s.mu);
+                for (;;) {
+                    if (s.quit || s.failed != kNone || s.next >= count) return;
+                    if (see_stop()) {
+                        lock.unlock();
+                        s.ready.notify_all();  // the consumer may wait for an item that will not start
+                        return;
                     }
-                    index = s.next++;
-                    s.reserved += bytes;
+                    try {
+                        bytes = item_bytes(s.next);
+                    } catch (...) {
+                        s.failed = s.next;
+                        s.failure = std::current_exception();
+                        lock.unlock();
+                        s.ready.notify_all();
+                        s.space.notify_all();
+                        return;
+                    }
+                    const bool fits = window == 0 ? s.next - s.consumed < max_items
+                                                  : s.reserved == 0 || s.reserved + bytes <= window;
+                    if (fits) break;
+                    s.space.wait(lock);
                 }
-                if (stopped()) throw interrupted();
+                index = s.next++;
+                s.reserved += bytes;
+            }
+            try {
                 Item item = produce(index, worker);
+                std::lock_guard<std::mutex> lock(s.mu);
+                s.done.emplace(index, std::make_pair(std::move(item), bytes));
+            } catch (...) {
                 {
                     std::lock_guard<std::mutex> lock(s.mu);
-                    s.done.emplace(index, std::make_pair(std::move(item), bytes));
+                    if (index < s.failed) {
+                        s.failed = index;
+                        s.failure = std::current_exception();
+                    }
                 }
                 s.ready.notify_all();
+                s.space.notify_all();  // the other workers: start nothing more
+                return;
             }
-        } catch (...) {
-            set_error(std::current_exception());
+            s.ready.notify_all();
         }
     };
 
@@ -120,15 +149,22 @@ void run_ordered(std::uint64_t count, const StreamLimits& limits,
         join();
         rethrow_thread_start_error();
     }
+    std::exception_ptr error;
     try {
         for (std::uint64_t index = 0; index < count; ++index) {
             std::pair<Item, std::size_t> item;
             {
                 std::unique_lock<std::mutex> lock(s.mu);
                 typename decltype(s.done)::iterator it;
-                s.ready.wait(lock, [&] { return s.error || stopped() || (it = s.done.find(index)) != s.done.end(); });
-                if (s.error) std::rethrow_exception(s.error);
-                if (stopped()) throw interrupted();
+                // Item `index` has started, or will, unless a stop or a failure came first.
+                // (A failure is always at or after `index`: consumed items never fail.)
+                s.ready.wait(lock, [&] {
+                    return (it = s.done.find(index)) != s.done.end() || s.failed == index || (index >= s.next && see_stop());
+                });
+                if (it == s.done.end()) {
+                    if (s.failed == index) std::rethrow_exception(s.failure);
+                    throw Error(ErrorKind::Interrupted, limits.what + ": interrupted");
+                }
                 item = std::move(it->second);
                 s.done.erase(it);
             }
@@ -136,15 +172,15 @@ void run_ordered(std::uint64_t count, const StreamLimits& limits,
             {
                 std::lock_guard<std::mutex> lock(s.mu);
                 s.reserved -= item.second;
-                consumed = index + 1;
+                s.consumed = index + 1;
             }
             s.space.notify_all();
         }
     } catch (...) {
-        set_error(std::current_exception());
+        error = std::current_exception();
     }
     join();
-    if (s.error) std::rethrow_exception(s.error);
+    if (error) std::rethrow_exception(error);
 }
 
 }  // namespace vn

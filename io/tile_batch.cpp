@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <exception>
 #include <memory>
-#include <mutex>
 
 #include "core/host_buffer_pool.hpp"
 #include "core/stream.hpp"
@@ -39,11 +37,7 @@ struct TileWork {
 
 // One stream item: a batch of tiles, decoded, normalized by one backend call and written by
 // its worker; what the consumer hands on is the results (and the locks, released in order).
-struct Batch {
-    bool started = false;      // false: not started (stopped, or an earlier batch failed)
-    std::vector<TileWork> work;
-    std::exception_ptr error;  // a failure of the whole batch, rethrown in its turn
-};
+using Batch = std::vector<TileWork>;
 
 void decode(TileWork& w, const InputPlan& plan, const TileBatchOptions& o, HostBufferPool& host) {
     w.result.input = plan.input;
@@ -111,72 +105,50 @@ void normalize_tile_files(const std::vector<InputPlan>& tiles, Backend& backend,
         fixed_qc = qc_flags(*fixed_source, target);
     }
 
-    // Batches start in input order while nothing stopped the run; a batch behind one that
-    // already started starts too, so the results are always those of the first batches.
-    std::mutex start_mu;
-    std::uint64_t started_end = 0;  // every batch below has started or will
-    bool failed = false;            // a batch failed as a whole: start no more
-    const auto start = [&](std::uint64_t b) {
-        std::lock_guard<std::mutex> lock(start_mu);
-        if (b < started_end) return true;
-        if (failed || (options.stop && options.stop->load())) return false;
-        started_end = b + 1;
-        return true;
-    };
-
+    // A failure of the whole batch (the backend's) propagates: the engine reports the batches
+    // before it, then rethrows it.
     const auto produce = [&](std::uint64_t b, int) {
-        Batch out;
-        if (!start(b)) return out;
-        out.started = true;
         const std::size_t b0 = static_cast<std::size_t>(b) * batch;
         const std::size_t n = std::min(batch, tiles.size() - b0);
-        out.work.resize(n);
-        std::vector<TileWork>& work = out.work;
-        try {
-            io_pool.parallel_for(n, [&](std::size_t i) { decode(work[i], tiles[b0 + i], options, host); });
+        Batch work(n);
+        io_pool.parallel_for(n, [&](std::size_t i) { decode(work[i], tiles[b0 + i], options, host); });
 
-            std::vector<TileJob> jobs;
-            std::vector<TileWork*> decoded;
-            for (TileWork& w : work)
-                if (w.pending()) {
-                    jobs.push_back(TileJob{RgbView(w.in), w.out});
-                    decoded.push_back(&w);
-                }
-            const auto t_norm = Clock::now();
-            if (plan) {
-                backend.transform(*plan, jobs);
-            } else {
-                const std::vector<TileOutcome> outcomes = backend.normalize_tiles(target, params, jobs);
-                for (std::size_t j = 0; j < outcomes.size(); ++j) {
-                    InputResult& r = decoded[j]->result;
-                    const TileOutcome& oc = outcomes[j];
-                    if (oc.normalized) {
-                        r.source_model = oc.source;
-                        r.qc = qc_flags(oc.source, target, oc.tissue_fraction);
-                        r.warnings = scale_ratio_warnings(*r.qc);
-                    } else {
-                        r.status = InputStatus::PassedThrough;
-                        r.message = oc.reason;
-                    }
+        std::vector<TileJob> jobs;
+        std::vector<TileWork*> decoded;
+        for (TileWork& w : work)
+            if (w.pending()) {
+                jobs.push_back(TileJob{RgbView(w.in), w.out});
+                decoded.push_back(&w);
+            }
+        const auto t_norm = Clock::now();
+        if (plan) {
+            backend.transform(*plan, jobs);
+        } else {
+            const std::vector<TileOutcome> outcomes = backend.normalize_tiles(target, params, jobs);
+            for (std::size_t j = 0; j < outcomes.size(); ++j) {
+                InputResult& r = decoded[j]->result;
+                const TileOutcome& oc = outcomes[j];
+                if (oc.normalized) {
+                    r.source_model = oc.source;
+                    r.qc = qc_flags(oc.source, target, oc.tissue_fraction);
+                    r.warnings = scale_ratio_warnings(*r.qc);
+                } else {
+                    r.status = InputStatus::PassedThrough;
+                    r.message = oc.reason;
                 }
             }
-            const double normalize_ms = jobs.empty() ? 0.0 : ms_since(t_norm) / static_cast<double>(jobs.size());
-            io_pool.parallel_for(decoded.size(), [&](std::size_t j) { encode(*decoded[j], options, normalize_ms); });
-        } catch (...) {
-            out.error = std::current_exception();
-            std::lock_guard<std::mutex> lock(start_mu);
-            failed = true;
         }
+        const double normalize_ms = jobs.empty() ? 0.0 : ms_since(t_norm) / static_cast<double>(jobs.size());
+        io_pool.parallel_for(decoded.size(), [&](std::size_t j) { encode(*decoded[j], options, normalize_ms); });
         for (TileWork& w : work) {
             host.give_back(std::move(w.pixels));
             w.in = w.out = RgbSpan{};
         }
-        return out;
+        return work;
     };
 
-    const auto consume = [&](std::uint64_t, Batch&& batch_done) {
-        if (batch_done.error) std::rethrow_exception(batch_done.error);
-        for (TileWork& w : batch_done.work) {
+    const auto consume = [&](std::uint64_t, Batch&& work) {
+        for (TileWork& w : work) {
             if (fixed_qc && w.pending()) w.result.qc = fixed_qc;
             w.lock.reset();
             on_result(std::move(w.result));
@@ -184,13 +156,18 @@ void normalize_tile_files(const std::vector<InputPlan>& tiles, Backend& backend,
     };
 
     // One worker for the CPU backend, whose call takes every core; with a device doing the
-    // normalization, a second one decodes and encodes the next batch meanwhile. The stop flag
-    // is checked here, not by the engine: a batch that started is finished and reported.
+    // normalization, a second one decodes and encodes the next batch meanwhile. On a stop the
+    // engine starts no batch and reports the started ones; the caller sees the flag itself.
     StreamLimits limits;
     limits.workers = backend.properties().kind == BackendKind::Cpu ? 1 : 2;
+    limits.stop = options.stop;
     limits.what = "tile batches";
     const std::uint64_t batches = (tiles.size() + batch - 1) / batch;
-    run_ordered<Batch>(batches, limits, [](std::uint64_t) { return std::size_t{0}; }, produce, consume);
+    try {
+        run_ordered<Batch>(batches, limits, [](std::uint64_t) { return std::size_t{0}; }, produce, consume);
+    } catch (const Error& e) {
+        if (e.kind() != ErrorKind::Interrupted || !options.stop || !options.stop->load()) throw;
+    }
 }
 
 }  // namespace vn

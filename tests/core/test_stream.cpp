@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -21,6 +22,36 @@ void busy(std::uint64_t i) {
 }
 
 std::size_t one_byte(std::uint64_t) { return 1; }
+
+// A flag one thread sets and another waits for, without polling.
+class Latch {
+public:
+    void set() {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            set_ = true;
+        }
+        cv_.notify_all();
+    }
+    void wait() {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return set_; });
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool set_ = false;
+};
+
+// Sets its latch when the thread that armed it exits: after a worker's last action.
+struct OnThreadExit {
+    Latch* latch = nullptr;
+    ~OnThreadExit() {
+        if (latch) latch->set();
+    }
+};
+thread_local OnThreadExit on_thread_exit;
 
 }  // namespace
 
@@ -100,7 +131,7 @@ TEST_CASE("stream: items in flight never hold more than the window's bytes", "[s
     CHECK(most == 1);
 }
 
-TEST_CASE("stream: a worker's error stops the stream and is rethrown", "[stream]") {
+TEST_CASE("stream: an item's error is rethrown after the items before it are consumed", "[stream]") {
     SECTION("one worker: nothing after the failing item is produced or consumed") {
         StreamLimits lim;
         lim.workers = 1;
@@ -121,10 +152,91 @@ TEST_CASE("stream: a worker's error stops the stream and is rethrown", "[stream]
             CHECK(std::string(e.what()) == "item 3 is broken");
         }
         CHECK(produced == std::vector<std::uint64_t>{0, 1, 2, 3});
-        CHECK(consumed.size() <= 3);
-        for (std::size_t k = 0; k < consumed.size(); ++k) CHECK(consumed[k] == k);
+        CHECK(consumed == std::vector<std::uint64_t>{0, 1, 2});
     }
-    SECTION("many workers, many failing items: one error, consumed stops before the first") {
+    SECTION("the items before the failing one are still consumed, also when they finish after it failed") {
+        // Item 2 fails at once; consume(0) holds the consumer until the worker that failed has
+        // exited, so the failure is on record before item 1 is taken.
+        StreamLimits lim;
+        lim.workers = 3;
+        lim.window_bytes = 100;
+        Latch failed_worker_exited;
+        std::vector<std::uint64_t> consumed;
+        try {
+            run_ordered<int>(
+                50, lim, one_byte,
+                [&](std::uint64_t i, int) {
+                    if (i == 2) {
+                        on_thread_exit.latch = &failed_worker_exited;
+                        fail(ErrorKind::Data, "item 2 is broken");
+                    }
+                    return static_cast<int>(i);
+                },
+                [&](std::uint64_t i, int&& v) {
+                    if (i == 0) failed_worker_exited.wait();
+                    CHECK(v == static_cast<int>(i));
+                    consumed.push_back(i);
+                });
+            FAIL("no error");
+        } catch (const Error& e) {
+            CHECK(e.kind() == ErrorKind::Data);
+            CHECK(std::string(e.what()) == "item 2 is broken");
+        }
+        CHECK(consumed == std::vector<std::uint64_t>{0, 1});
+    }
+    SECTION("of items failing in any order, the lowest one's error, after every item before it") {
+        // Items 7 and 4 fail, 7 first: item 4 waits until 7 has failed.
+        StreamLimits lim;
+        lim.workers = 8;
+        lim.window_bytes = 8;
+        Latch seven_failed;
+        std::vector<std::uint64_t> consumed;
+        try {
+            run_ordered<int>(
+                8, lim, one_byte,
+                [&](std::uint64_t i, int) {
+                    if (i == 7) {
+                        on_thread_exit.latch = &seven_failed;
+                        fail(ErrorKind::Data, "item 7");
+                    }
+                    if (i == 4) {
+                        seven_failed.wait();
+                        fail(ErrorKind::Input, "item 4");
+                    }
+                    return 0;
+                },
+                [&](std::uint64_t i, int&&) { consumed.push_back(i); });
+            FAIL("no error");
+        } catch (const Error& e) {
+            CHECK(e.kind() == ErrorKind::Input);
+            CHECK(std::string(e.what()) == "item 4");
+        }
+        CHECK(consumed == std::vector<std::uint64_t>{0, 1, 2, 3});
+    }
+    SECTION("an item_bytes error counts as its item's") {
+        StreamLimits lim;
+        lim.workers = 2;
+        lim.window_bytes = 100;
+        std::vector<std::uint64_t> produced, consumed;
+        std::mutex mu;
+        CHECK_THROWS_WITH(run_ordered<int>(
+                              20, lim,
+                              [](std::uint64_t i) -> std::size_t {
+                                  if (i == 6) fail(ErrorKind::Internal, "no size for item 6");
+                                  return 1;
+                              },
+                              [&](std::uint64_t i, int) {
+                                  std::lock_guard<std::mutex> lock(mu);
+                                  produced.push_back(i);
+                                  return 0;
+                              },
+                              [&](std::uint64_t i, int&&) { consumed.push_back(i); }),
+                          "no size for item 6");
+        std::sort(produced.begin(), produced.end());
+        CHECK(produced == std::vector<std::uint64_t>{0, 1, 2, 3, 4, 5});
+        CHECK(consumed == produced);
+    }
+    SECTION("many workers, many failing items: every item before the first failing one, then its error") {
         StreamLimits lim;
         lim.workers = 6;
         lim.window_bytes = 12;
@@ -145,9 +257,9 @@ TEST_CASE("stream: a worker's error stops the stream and is rethrown", "[stream]
             FAIL("no error");
         } catch (const Error& e) {
             CHECK(e.kind() == ErrorKind::Data);
-            CHECK(std::string(e.what()).rfind("item ", 0) == 0);
+            CHECK(std::string(e.what()) == "item 10");
         }
-        CHECK(consumed.size() <= 10);
+        REQUIRE(consumed.size() == 10);
         for (std::size_t k = 0; k < consumed.size(); ++k) CHECK(consumed[k] == k);
         // No new item starts after an error: at most one per worker besides those admitted.
         CHECK(thrown >= 1);
@@ -181,34 +293,53 @@ TEST_CASE("stream: a worker's error stops the stream and is rethrown", "[stream]
     }
 }
 
-TEST_CASE("stream: the stop flag ends the stream with Error(Interrupted)", "[stream]") {
+TEST_CASE("stream: the stop flag starts no new item: the started ones are consumed, then Error(Interrupted)", "[stream]") {
     std::atomic<bool> stop{false};
     StreamLimits lim;
     lim.workers = 4;
     lim.window_bytes = 8;
     lim.stop = &stop;
     lim.what = "slide.svs";
+    std::atomic<std::uint64_t> produced{0};
     std::vector<std::uint64_t> consumed;
-    SECTION("set while consuming") {
+    const auto consumed_all_produced = [&] {
+        REQUIRE(consumed.size() == produced.load());
+        for (std::size_t k = 0; k < consumed.size(); ++k) CHECK(consumed[k] == k);
+    };
+    SECTION("set while consuming: the items already finished or in flight are consumed too") {
+        // One worker: when produce(6) is entered, item 5 is finished and waits to be consumed.
+        lim.workers = 1;
+        Latch six_started;
         try {
             run_ordered<int>(
-                10000, lim, one_byte, [](std::uint64_t i, int) { busy(i); return 0; },
+                10000, lim, one_byte,
+                [&](std::uint64_t i, int) {
+                    ++produced;
+                    if (i == 6) six_started.set();
+                    return 0;
+                },
                 [&](std::uint64_t i, int&&) {
                     consumed.push_back(i);
-                    if (i == 4) stop = true;
+                    if (i == 4) {
+                        six_started.wait();
+                        stop = true;
+                    }
                 });
             FAIL("not interrupted");
         } catch (const Error& e) {
             CHECK(e.kind() == ErrorKind::Interrupted);
             CHECK(std::string(e.what()) == "slide.svs: interrupted");
         }
-        CHECK(consumed == std::vector<std::uint64_t>{0, 1, 2, 3, 4});
+        CHECK(consumed.size() >= 7);
+        consumed_all_produced();
     }
     SECTION("set by a worker while the consumer waits") {
         try {
             run_ordered<int>(
                 10000, lim, one_byte,
                 [&](std::uint64_t i, int) {
+                    ++produced;
+                    busy(i);
                     if (i == 2) stop = true;
                     return 0;
                 },
@@ -217,14 +348,57 @@ TEST_CASE("stream: the stop flag ends the stream with Error(Interrupted)", "[str
         } catch (const Error& e) {
             CHECK(e.kind() == ErrorKind::Interrupted);
         }
+        CHECK(consumed.size() >= 3);
         CHECK(consumed.size() <= 3 + 8);
+        consumed_all_produced();
     }
-    SECTION("set before the start: nothing is consumed") {
+    SECTION("set before the start: nothing is produced or consumed") {
         stop = true;
         CHECK_THROWS_AS(run_ordered<int>(
-                            100, lim, one_byte, [](std::uint64_t, int) { return 0; },
+                            100, lim, one_byte,
+                            [&](std::uint64_t, int) {
+                                ++produced;
+                                return 0;
+                            },
                             [&](std::uint64_t i, int&&) { consumed.push_back(i); }),
                         Error);
+        CHECK(produced == 0);
         CHECK(consumed.empty());
+    }
+    SECTION("set after the last item started: no interruption, every item is consumed") {
+        lim.workers = 1;
+        Latch last_started;
+        run_ordered<int>(
+            3, lim, one_byte,
+            [&](std::uint64_t i, int) {
+                ++produced;
+                if (i == 2) last_started.set();
+                return 0;
+            },
+            [&](std::uint64_t i, int&&) {
+                if (i == 0) {
+                    last_started.wait();
+                    stop = true;
+                }
+                consumed.push_back(i);
+            });
+        CHECK(consumed == std::vector<std::uint64_t>{0, 1, 2});
+    }
+    SECTION("a consumer that throws on a stop ends the stream at once") {
+        // The slide pipeline's writer does this: its output is discarded on a stop anyway.
+        try {
+            run_ordered<int>(
+                10000, lim, one_byte, [](std::uint64_t, int) { return 0; },
+                [&](std::uint64_t i, int&&) {
+                    if (stop) fail(ErrorKind::Interrupted, "out.svs: interrupted");
+                    consumed.push_back(i);
+                    if (i == 4) stop = true;
+                });
+            FAIL("not interrupted");
+        } catch (const Error& e) {
+            CHECK(e.kind() == ErrorKind::Interrupted);
+            CHECK(std::string(e.what()) == "out.svs: interrupted");
+        }
+        CHECK(consumed == std::vector<std::uint64_t>{0, 1, 2, 3, 4});
     }
 }
