@@ -151,6 +151,11 @@ StainModel model_from_json(const std::string& text, const std::string& what) {
         if (s.contains("sha256") && s["sha256"].is_string()) m.source_sha256 = s["sha256"].get<std::string>();
         if (s.contains("tissue_pixels") && s["tissue_pixels"].is_number_unsigned())
             m.tissue_pixels = s["tissue_pixels"].get<std::uint64_t>();
+        if (s.contains("sampled_pixels")) {
+            if (!s["sampled_pixels"].is_number_unsigned())
+                fail(ErrorKind::Data, what + ": \"source.sampled_pixels\" must be a non-negative integer");
+            m.sampled_pixels = s["sampled_pixels"].get<std::uint64_t>();
+        }
         if (s.contains("mask") && s["mask"].is_object()) {
             const json& mk = s["mask"];
             if (mk.contains("path") && mk["path"].is_string()) m.mask_path = mk["path"].get<std::string>();

@@ -52,6 +52,21 @@ def test_a_model_by_hand_transforms_like_its_file(tmp_path, tile):
     assert not np.array_equal(a, c)
 
 
+def test_a_model_by_hand_keeps_its_source_counts_through_save_and_load(tmp_path):
+    ref = vahanorm.Model.builtin()
+    source = {"path": "by hand", "tissue_pixels": 412345, "sampled_pixels": 100000, "ink_artefact_pixels": 321}
+    m = vahanorm.Model(ref.stain_matrix, ref.max_concentrations, source=source)
+    assert {k: m.source[k] for k in source} == source
+    m.save(tmp_path / "m.json")
+    back = vahanorm.Model.load(tmp_path / "m.json")
+    assert back == m and back.source["sampled_pixels"] == 100000
+    again = vahanorm.Model(back.stain_matrix, back.max_concentrations, source=back.source)
+    assert again.to_json() == m.to_json()
+    for bad in (-1, 1.5, "100", None):
+        with pytest.raises(vahanorm.DataError, match=r'"source.sampled_pixels" must be a non-negative integer'):
+            vahanorm.Model(ref.stain_matrix, ref.max_concentrations, source={"sampled_pixels": bad})
+
+
 def test_builtin_reference_has_the_model_file_schema():
     m = vahanorm.Model.builtin()
     d = json.loads(m.to_json())

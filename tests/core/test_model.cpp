@@ -1,5 +1,9 @@
-// The model text: refusal of malformed models (files: tests/io/test_files.cpp).
+// The model text: refusal of malformed models, the round trip (files: tests/io/test_files.cpp).
 #include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/model.hpp"
@@ -64,5 +68,60 @@ TEST_CASE("malformed model files are refused with a clear message", "[model]") {
         CHECK(msg.find(c.needle) != std::string::npos);
         CHECK(msg.find("m.json") == 0);
         CHECK(msg.find('\n') == std::string::npos);
+    }
+}
+
+TEST_CASE("a model's JSON reads back to the same model and the same text", "[model]") {
+    StainModel m = builtin_reference();
+    m.max_conc = {1.5, 0.75};
+    m.params.lambda = 0.2;
+    m.params.lambda_conc = 0.05;
+    m.params.percentile = 98.5;
+    m.params.min_stain_angle_deg = 7.5;
+    m.params.exclude_artefacts = false;
+    m.source_path = "a.png,b.png";
+    m.source_sha256 = "0123abcd,4567ef89";
+    m.tissue_pixels = 412345;
+    m.sampled_pixels = 100000;
+    m.artefact_pixels = 321;
+    m.mask_path = "mask.png";
+    m.mask_sha256 = "feed";
+    m.mask_class = "tumor";
+    m.masked_pixels = 77;
+    const std::string text = to_json(m);
+    const StainModel back = model_from_json(text, "m.json");
+    CHECK(back.stain == m.stain);
+    CHECK(back.max_conc == m.max_conc);
+    CHECK(back.params.lambda == m.params.lambda);
+    CHECK(back.params.lambda_conc == m.params.lambda_conc);
+    CHECK(back.params.percentile == m.params.percentile);
+    CHECK(back.params.min_stain_angle_deg == m.params.min_stain_angle_deg);
+    CHECK(back.params.exclude_artefacts == m.params.exclude_artefacts);
+    CHECK(back.source_path == m.source_path);
+    CHECK(back.source_sha256 == m.source_sha256);
+    CHECK(back.tissue_pixels == 412345);
+    CHECK(back.sampled_pixels == 100000);
+    CHECK(back.artefact_pixels == 321);
+    CHECK(back.mask_path == m.mask_path);
+    CHECK(back.mask_sha256 == m.mask_sha256);
+    CHECK(back.mask_class == m.mask_class);
+    CHECK(back.masked_pixels == 77);
+    CHECK(to_json(back) == text);
+}
+
+TEST_CASE("source.sampled_pixels is a non-negative integer or the model is refused", "[model]") {
+    const std::string w = "[[0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581]]";
+    const auto with_sampled = [&](const std::string& value) {
+        std::string text = valid_json(w, "[1.97, 1.03]");
+        text.pop_back();
+        return text + R"(, "source": {"sampled_pixels": )" + value + "}}";
+    };
+    CHECK(model_from_json(with_sampled("0"), "m.json").sampled_pixels == 0);
+    CHECK(model_from_json(with_sampled("18446744073709551615"), "m.json").sampled_pixels == UINT64_MAX);
+    CHECK(model_from_json(valid_json(w, "[1.97, 1.03]"), "m.json").sampled_pixels == 0);  // absent: 0
+    for (const char* bad : {"-1", "1.5", "1e3", "\"100\"", "null", "true", "[1]", "18446744073709551616"}) {
+        INFO(bad);
+        CHECK(kind_of(with_sampled(bad)) == ErrorKind::Data);
+        CHECK(message_of(with_sampled(bad)) == "m.json: \"source.sampled_pixels\" must be a non-negative integer");
     }
 }
