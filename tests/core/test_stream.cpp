@@ -386,13 +386,23 @@ TEST_CASE("stream: the stop flag starts no new item: the started ones are consum
     }
     SECTION("a consumer that throws on a stop ends the stream at once") {
         // The slide pipeline's writer does this: its output is discarded on a stop anyway.
+        // One worker: when produce(6) is entered, item 5 is finished and waits to be consumed.
+        lim.workers = 1;
+        Latch six_started;
         try {
             run_ordered<int>(
-                10000, lim, one_byte, [](std::uint64_t, int) { return 0; },
+                10000, lim, one_byte,
+                [&](std::uint64_t i, int) {
+                    if (i == 6) six_started.set();
+                    return 0;
+                },
                 [&](std::uint64_t i, int&&) {
                     if (stop) fail(ErrorKind::Interrupted, "out.svs: interrupted");
                     consumed.push_back(i);
-                    if (i == 4) stop = true;
+                    if (i == 4) {
+                        six_started.wait();
+                        stop = true;
+                    }
                 });
             FAIL("not interrupted");
         } catch (const Error& e) {
