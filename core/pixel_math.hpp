@@ -24,7 +24,7 @@ namespace px {
 // Tissue: CIE L* < 80, i.e. Y < (96/116)^3. Y is summed in fixed point (2^28 = 1.0) from
 // three exact per-channel tables, so the test is integer arithmetic, identical on every
 // backend, and equal to the double-precision formula for every one of the 2^24 colours
-// (tests/test_pixel_math.cpp checks all of them).
+// (tests/core/test_pixel_math.cpp checks all of them).
 constexpr double kLumaScale = 268435456.0;  // 2^28
 constexpr std::uint32_t kLumaThreshold = 152152682u;  // ceil((96/116)^3 * 2^28); (96/116)^3 = 0.5668129
 

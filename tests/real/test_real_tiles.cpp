@@ -197,11 +197,39 @@ TEST_CASE("CMU-1-Small-Region.svs: its green marker ink with and without the fil
 }
 
 // What a user wants to know: does the filtered estimate agree with the one a person would get by
-// erasing the pen marks by hand? "By hand" here is what an image editor's magic wand does,
+// erasing the marker ink by hand? "By hand" here is what an image editor's magic wand does,
 // independent of px::is_artefact: select every clearly green-cyan pixel (hue 90..210 degrees,
-// which no H&E mix has; saturation >= 0.12), grow the selection by 2 px to take the strokes' soft
-// edges, and erase it to white (glass, so no longer tissue). That estimate, without the filter,
-// is the reference.
+// which no H&E mix has; saturation >= 0.12), grow the selection by a margin for the ink's soft
+// edges, and erase it to white (glass, so no longer tissue). That estimate, without the filter, is
+// a reference. The margin is a person's choice, and on this slide it matters: the dye is scattered
+// as specks with a faint haze around them, and the reference keeps moving as the margin grows.
+// So the test takes the references for margins of 2, 4, 8 and 16 px and prints how far apart they
+// are, and how far the reference moves with the sample's seed alone.
+namespace {
+
+// Every pixel within `margin` px (a square) of a selected one, in two running passes.
+std::vector<std::uint8_t> grow(const std::vector<std::uint8_t>& selected, int w, int h, int margin) {
+    std::vector<std::uint8_t> rows(selected.size(), 0), out(selected.size(), 0);
+    auto pass = [margin](const std::uint8_t* in, std::uint8_t* o, int n, std::ptrdiff_t step) {
+        int last = -(1 << 30);  // the nearest selected index at or before i, then after i
+        for (int i = 0; i < n; ++i) {
+            if (in[i * step]) last = i;
+            o[i * step] = i - last <= margin;
+        }
+        last = 1 << 30;
+        for (int i = n - 1; i >= 0; --i) {
+            if (in[i * step]) last = i;
+            o[i * step] |= last - i <= margin;
+        }
+    };
+    for (int y = 0; y < h; ++y)
+        pass(selected.data() + static_cast<std::size_t>(y) * w, rows.data() + static_cast<std::size_t>(y) * w, w, 1);
+    for (int x = 0; x < w; ++x) pass(rows.data() + x, out.data() + x, h, w);
+    return out;
+}
+
+}  // namespace
+
 TEST_CASE("CMU-1-Small-Region.svs: the filter agrees with the marker ink erased by hand", "[real][ink]") {
     REQUIRE(test::shared_data_available());
     SlideReader slide(test::shared_data("slides/CMU-1-Small-Region.svs"));
@@ -209,7 +237,6 @@ TEST_CASE("CMU-1-Small-Region.svs: the filter agrees with the marker ink erased 
     slide.read_region(0, 0, 0, img.span());
     const int w = img.width, h = img.height;
     std::vector<std::uint8_t> wand(static_cast<std::size_t>(w) * static_cast<std::size_t>(h), 0);
-    std::size_t selected = 0;
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
             const std::uint8_t* p = img.pixels.data() + 3 * (static_cast<std::size_t>(y) * w + x);
@@ -221,37 +248,43 @@ TEST_CASE("CMU-1-Small-Region.svs: the filter agrees with the marker ink erased 
             if (hue < 0) hue += 360.0;
             if (hue >= 90.0 && hue <= 210.0) wand[static_cast<std::size_t>(y) * w + x] = 1;
         }
-    RgbImage erased = img;
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            bool near = false;
-            for (int dy = -2; dy <= 2 && !near; ++dy)
-                for (int dx = -2; dx <= 2 && !near; ++dx) {
-                    const int yy = y + dy, xx = x + dx;
-                    near = yy >= 0 && yy < h && xx >= 0 && xx < w && wand[static_cast<std::size_t>(yy) * w + xx];
-                }
-            if (!near) continue;
-            std::uint8_t* p = erased.pixels.data() + 3 * (static_cast<std::size_t>(y) * w + x);
-            p[0] = p[1] = p[2] = 255;
-            ++selected;
-        }
     auto be = make_cpu_backend(2);
-    const StainModel by_hand = estimate_with(*be, erased, false);
+    auto erased_by_hand = [&](int margin, std::uint64_t seed) {
+        const std::vector<std::uint8_t> selection = grow(wand, w, h, margin);
+        RgbImage erased = img;
+        for (std::size_t i = 0; i < selection.size(); ++i)
+            if (selection[i]) std::fill_n(erased.pixels.data() + 3 * i, 3, std::uint8_t{255});
+        EstimateParams p;
+        p.exclude_artefacts = false;
+        p.seed = seed;
+        return be->estimate({erased.view()}, p);
+    };
     const StainModel filtered = estimate_with(*be, img, true);
     const StainModel unfiltered = estimate_with(*be, img, false);
-    const double d_filter = worst_angle(filtered, by_hand), d_none = worst_angle(unfiltered, by_hand);
-    std::printf("CMU-1-Small-Region: %zu pixels erased by the wand (%.2f%% of the image)\n"
-                "  erased by hand      H [%.3f %.3f %.3f] E [%.3f %.3f %.3f] max [%.2f %.2f]\n"
-                "  filter, not erased  H [%.3f %.3f %.3f] E [%.3f %.3f %.3f] max [%.2f %.2f]\n"
-                "  stain vectors from the hand-erased model: %.2f deg with the filter, %.2f deg without\n",
-                selected, 100.0 * static_cast<double>(selected) / (static_cast<double>(w) * h), by_hand.stain[0][0],
-                by_hand.stain[0][1], by_hand.stain[0][2], by_hand.stain[1][0], by_hand.stain[1][1], by_hand.stain[1][2],
-                by_hand.max_conc[0], by_hand.max_conc[1], filtered.stain[0][0], filtered.stain[0][1],
-                filtered.stain[0][2], filtered.stain[1][0], filtered.stain[1][1], filtered.stain[1][2],
-                filtered.max_conc[0], filtered.max_conc[1], d_filter, d_none);
-    // Measured: 2.96 degrees with the filter, 12.72 without. The goal is 1 degree; what is left
-    // is the strokes' translucent edges and blue-grey ink that pass the per-pixel rule
-    // (docs/method.md §2, "Limitation"). These bounds keep what the filter achieves.
-    CHECK(d_filter < 4.0);
-    CHECK(d_none > 3.0 * d_filter);
+    std::printf("CMU-1-Small-Region: the filter against the ink erased by hand (hue 90-210, sat >= 0.12, grown)\n"
+                "  filter, not erased  H [%.3f %.3f %.3f] E [%.3f %.3f %.3f] max [%.2f %.2f]\n",
+                filtered.stain[0][0], filtered.stain[0][1], filtered.stain[0][2], filtered.stain[1][0],
+                filtered.stain[1][1], filtered.stain[1][2], filtered.max_conc[0], filtered.max_conc[1]);
+    const int margins[] = {2, 4, 8, 16};
+    std::vector<StainModel> refs;
+    double spread = 0;
+    for (int margin : margins) {
+        refs.push_back(erased_by_hand(margin, EstimateParams{}.seed));
+        const StainModel& ref = refs.back();
+        const double d_filter = worst_angle(filtered, ref), d_none = worst_angle(unfiltered, ref);
+        for (const StainModel& other : refs) spread = std::max(spread, worst_angle(other, ref));
+        std::printf("  erased, margin %2d px H [%.3f %.3f %.3f] E [%.3f %.3f %.3f] max [%.2f %.2f]: "
+                    "%.2f deg from the filter's model, %.2f deg without the filter\n",
+                    margin, ref.stain[0][0], ref.stain[0][1], ref.stain[0][2], ref.stain[1][0], ref.stain[1][1],
+                    ref.stain[1][2], ref.max_conc[0], ref.max_conc[1], d_filter, d_none);
+        // Measured: 2.96, 1.02, 1.61, 3.09 degrees with the filter; 12.7 to 18.5 without. The
+        // goal is 1 degree; these bounds keep what the filter achieves.
+        CHECK(d_filter < 4.0);
+        CHECK(d_none > 3.0 * d_filter);
+    }
+    double seed_noise = 0;
+    for (std::uint64_t seed : {1, 2, 3}) seed_noise = std::max(seed_noise, worst_angle(erased_by_hand(2, seed), refs[0]));
+    // Measured: 5.96 degrees between the margins. references, 0.89 degrees for the seed.
+    std::printf("  the references differ by up to %.2f deg between margins; the 2 px one by up to %.2f deg "
+                "with the seed alone\n", spread, seed_noise);
 }
