@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -25,11 +26,48 @@ constexpr double kMinMaxConc = 1e-4;
 constexpr double kMaxMaxConc = 1e3;
 constexpr double kMaxLambdaConc = 10.0;
 
-double number_at(const json& j, const char* key, const std::string& what) {
-    if (!j.contains(key)) fail(ErrorKind::Data, what + ": missing \"" + key + "\"");
-    const json& v = j.at(key);
-    if (!v.is_number()) fail(ErrorKind::Data, what + ": \"" + key + "\" is not a number");
-    return v.get<double>();
+// An optional field section.key of the model file: absent, `out` keeps its value; present with
+// the wrong type, Error(Data) naming it. Every field to_json writes is read back, so a model
+// loaded and saved again loses nothing.
+void read_field(const json& section, const char* name, const char* key, const std::string& what, double& out) {
+    if (!section.contains(key)) return;
+    const json& v = section.at(key);
+    if (!v.is_number()) fail(ErrorKind::Data, what + ": \"" + name + "." + key + "\" must be a number");
+    out = v.get<double>();
+}
+template <typename Unsigned>
+void read_field(const json& section, const char* name, const char* key, const std::string& what, Unsigned& out) {
+    if (!section.contains(key)) return;
+    const json& v = section.at(key);
+    if (!v.is_number_unsigned())
+        fail(ErrorKind::Data, what + ": \"" + name + "." + key + "\" must be a non-negative integer");
+    out = v.get<Unsigned>();
+}
+void read_field(const json& section, const char* name, const char* key, const std::string& what, int& out) {
+    std::uint64_t v = static_cast<std::uint64_t>(out);
+    read_field(section, name, key, what, v);
+    if (v > static_cast<std::uint64_t>(std::numeric_limits<int>::max()))
+        fail(ErrorKind::Data, what + ": \"" + name + "." + key + "\" is too large");
+    out = static_cast<int>(v);
+}
+void read_field(const json& section, const char* name, const char* key, const std::string& what, bool& out) {
+    if (!section.contains(key)) return;
+    const json& v = section.at(key);
+    if (!v.is_boolean()) fail(ErrorKind::Data, what + ": \"" + name + "." + key + "\" must be true or false");
+    out = v.get<bool>();
+}
+void read_field(const json& section, const char* name, const char* key, const std::string& what, std::string& out) {
+    if (!section.contains(key)) return;
+    const json& v = section.at(key);
+    if (!v.is_string()) fail(ErrorKind::Data, what + ": \"" + name + "." + key + "\" must be a string");
+    out = v.get<std::string>();
+}
+
+// The object `key` of `j`, or nullptr when absent; present and not an object is Error(Data).
+const json* section_at(const json& j, const char* key, const std::string& what) {
+    if (!j.contains(key)) return nullptr;
+    if (!j.at(key).is_object()) fail(ErrorKind::Data, what + ": \"" + key + "\" must be an object");
+    return &j.at(key);
 }
 
 }  // namespace
@@ -137,35 +175,36 @@ StainModel model_from_json(const std::string& text, const std::string& what) {
     if (!mc.is_array() || mc.size() != 2 || !mc[0].is_number() || !mc[1].is_number())
         fail(ErrorKind::Data, what + ": \"max_concentrations\" must be an array of two numbers");
     m.max_conc = {mc[0].get<double>(), mc[1].get<double>()};
-    if (j.contains("params") && j["params"].is_object()) {
-        const json& p = j["params"];
-        if (p.contains("lambda")) m.params.lambda = number_at(p, "lambda", what);
-        if (p.contains("lambda_concentration")) m.params.lambda_conc = number_at(p, "lambda_concentration", what);
-        if (p.contains("percentile")) m.params.percentile = number_at(p, "percentile", what);
-        if (p.contains("min_stain_angle_deg")) m.params.min_stain_angle_deg = number_at(p, "min_stain_angle_deg", what);
-        if (p.contains("exclude_ink") && p["exclude_ink"].is_boolean()) m.params.exclude_artefacts = p["exclude_ink"].get<bool>();
+    if (const json* p = section_at(j, "params", what)) {
+        EstimateParams& q = m.params;
+        read_field(*p, "params", "lambda", what, q.lambda);
+        read_field(*p, "params", "lambda_concentration", what, q.lambda_conc);
+        read_field(*p, "params", "percentile", what, q.percentile);
+        read_field(*p, "params", "sample_size", what, q.sample_size);
+        read_field(*p, "params", "seed", what, q.seed);
+        read_field(*p, "params", "min_tissue_pixels", what, q.min_tissue_pixels);
+        read_field(*p, "params", "min_tissue_fraction", what, q.min_tissue_fraction);
+        read_field(*p, "params", "min_stain_angle_deg", what, q.min_stain_angle_deg);
+        read_field(*p, "params", "max_iterations", what, q.max_iterations);
+        read_field(*p, "params", "tolerance", what, q.tolerance);
+        read_field(*p, "params", "exclude_ink", what, q.exclude_artefacts);
     }
-    if (j.contains("source") && j["source"].is_object()) {
-        const json& s = j["source"];
-        if (s.contains("path") && s["path"].is_string()) m.source_path = s["path"].get<std::string>();
-        if (s.contains("sha256") && s["sha256"].is_string()) m.source_sha256 = s["sha256"].get<std::string>();
-        if (s.contains("tissue_pixels") && s["tissue_pixels"].is_number_unsigned())
-            m.tissue_pixels = s["tissue_pixels"].get<std::uint64_t>();
-        if (s.contains("sampled_pixels")) {
-            if (!s["sampled_pixels"].is_number_unsigned())
-                fail(ErrorKind::Data, what + ": \"source.sampled_pixels\" must be a non-negative integer");
-            m.sampled_pixels = s["sampled_pixels"].get<std::uint64_t>();
+    if (const json* s = section_at(j, "source", what)) {
+        read_field(*s, "source", "path", what, m.source_path);
+        read_field(*s, "source", "sha256", what, m.source_sha256);
+        read_field(*s, "source", "tissue_pixels", what, m.tissue_pixels);
+        read_field(*s, "source", "sampled_pixels", what, m.sampled_pixels);
+        read_field(*s, "source", "ink_artefact_pixels", what, m.artefact_pixels);
+        if (const json* mk = section_at(*s, "mask", what)) {
+            read_field(*mk, "source.mask", "path", what, m.mask_path);
+            read_field(*mk, "source.mask", "sha256", what, m.mask_sha256);
+            read_field(*mk, "source.mask", "class", what, m.mask_class);
+            read_field(*mk, "source.mask", "masked_out_pixels", what, m.masked_pixels);
         }
-        if (s.contains("mask") && s["mask"].is_object()) {
-            const json& mk = s["mask"];
-            if (mk.contains("path") && mk["path"].is_string()) m.mask_path = mk["path"].get<std::string>();
-            if (mk.contains("sha256") && mk["sha256"].is_string()) m.mask_sha256 = mk["sha256"].get<std::string>();
-            if (mk.contains("class") && mk["class"].is_string()) m.mask_class = mk["class"].get<std::string>();
-            if (mk.contains("masked_out_pixels") && mk["masked_out_pixels"].is_number_unsigned())
-                m.masked_pixels = mk["masked_out_pixels"].get<std::uint64_t>();
-        }
-        if (s.contains("ink_artefact_pixels") && s["ink_artefact_pixels"].is_number_unsigned())
-            m.artefact_pixels = s["ink_artefact_pixels"].get<std::uint64_t>();
+    }
+    if (const json* f = section_at(j, "fit", what)) {
+        read_field(*f, "fit", "objective", what, m.objective);
+        read_field(*f, "fit", "iterations", what, m.iterations);
     }
     validate(m, what);
     return m;

@@ -79,6 +79,14 @@ TEST_CASE("a model's JSON reads back to the same model and the same text", "[mod
     m.params.percentile = 98.5;
     m.params.min_stain_angle_deg = 7.5;
     m.params.exclude_artefacts = false;
+    m.params.seed = 42;
+    m.params.sample_size = 50000;
+    m.params.min_tissue_pixels = 2500;
+    m.params.min_tissue_fraction = 0.125;
+    m.params.max_iterations = 77;
+    m.params.tolerance = 1e-5;
+    m.objective = 0.03125;
+    m.iterations = 12;
     m.source_path = "a.png,b.png";
     m.source_sha256 = "0123abcd,4567ef89";
     m.tissue_pixels = 412345;
@@ -97,6 +105,14 @@ TEST_CASE("a model's JSON reads back to the same model and the same text", "[mod
     CHECK(back.params.percentile == m.params.percentile);
     CHECK(back.params.min_stain_angle_deg == m.params.min_stain_angle_deg);
     CHECK(back.params.exclude_artefacts == m.params.exclude_artefacts);
+    CHECK(back.params.seed == 42);
+    CHECK(back.params.sample_size == 50000);
+    CHECK(back.params.min_tissue_pixels == 2500);
+    CHECK(back.params.min_tissue_fraction == 0.125);
+    CHECK(back.params.max_iterations == 77);
+    CHECK(back.params.tolerance == 1e-5);
+    CHECK(back.objective == 0.03125);
+    CHECK(back.iterations == 12);
     CHECK(back.source_path == m.source_path);
     CHECK(back.source_sha256 == m.source_sha256);
     CHECK(back.tissue_pixels == 412345);
@@ -124,4 +140,41 @@ TEST_CASE("source.sampled_pixels is a non-negative integer or the model is refus
         CHECK(kind_of(with_sampled(bad)) == ErrorKind::Data);
         CHECK(message_of(with_sampled(bad)) == "m.json: \"source.sampled_pixels\" must be a non-negative integer");
     }
+}
+
+TEST_CASE("every field a model file carries has its type checked", "[model]") {
+    const std::string w = "[[0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581]]";
+    const auto with = [&](const std::string& section, const std::string& body) {
+        std::string text = valid_json(w, "[1.97, 1.03]");
+        text.pop_back();
+        return text + ", \"" + section + "\": " + body + "}";
+    };
+    struct Case {
+        const char* section;
+        const char* body;
+        const char* message;
+    };
+    const Case cases[] = {
+        {"params", R"({"seed": -3})", R"("params.seed" must be a non-negative integer)"},
+        {"params", R"({"sample_size": 2.5})", R"("params.sample_size" must be a non-negative integer)"},
+        {"params", R"({"max_iterations": 3000000000})", R"("params.max_iterations" is too large)"},
+        {"params", R"({"tolerance": "small"})", R"("params.tolerance" must be a number)"},
+        {"params", R"({"exclude_ink": 1})", R"("params.exclude_ink" must be true or false)"},
+        {"source", R"({"path": 7})", R"("source.path" must be a string)"},
+        {"source", R"({"tissue_pixels": -1})", R"("source.tissue_pixels" must be a non-negative integer)"},
+        {"source", R"({"mask": {"masked_out_pixels": "9"}})", R"("source.mask.masked_out_pixels" must be a non-negative integer)"},
+        {"source", R"({"mask": []})", R"("mask" must be an object)"},
+        {"fit", R"({"iterations": 1.5})", R"("fit.iterations" must be a non-negative integer)"},
+        {"fit", R"([1])", R"("fit" must be an object)"},
+        {"params", R"(null)", R"("params" must be an object)"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.section << ": " << c.body);
+        CHECK(kind_of(with(c.section, c.body)) == ErrorKind::Data);
+        CHECK(message_of(with(c.section, c.body)) == std::string("m.json: ") + c.message);
+    }
+    // Absent fields keep their defaults.
+    const StainModel m = model_from_json(with("params", "{}"), "m.json");
+    CHECK(m.params.seed == EstimateParams{}.seed);
+    CHECK(m.params.max_iterations == EstimateParams{}.max_iterations);
 }
