@@ -14,6 +14,7 @@
 #include "core/splitmix64.hpp"
 #include "core/tables.hpp"
 #include "core/thread_pool.hpp"
+#include "core/tissue_scan.hpp"
 #include "core/vector_clones.hpp"
 
 namespace vn {
@@ -103,7 +104,6 @@ std::vector<std::uint64_t> sample_ranks(std::uint64_t n, std::uint64_t k, std::u
 }
 
 TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool, bool exclude_artefacts) {
-    const Tables& t = tables();
     const std::vector<Band> bands = make_bands(images);
     // Each band packs its tissue pixels at its own offset; the pieces are then joined in order.
     std::vector<std::size_t> offset(bands.size() + 1, 0);
@@ -114,29 +114,11 @@ TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool,
     out.rgb.resize(offset.back());
     std::vector<std::size_t> used(bands.size(), 0);
     // Per band: the ranks, among the band's tissue pixels, of those left out, and their colours.
-    std::vector<std::vector<std::uint64_t>> left_out(bands.size());
-    std::vector<std::vector<std::uint8_t>> left_out_rgb(bands.size());
+    std::vector<LeftOut> left_out(bands.size());
     for_each_band(bands, pool, [&](std::size_t bi) {
         const Band& band = bands[bi];
-        const RgbView& img = images[band.image];
-        std::uint8_t* dst = out.rgb.data() + offset[bi];
-        std::size_t n = 0;
-        for (int y = band.y0; y < band.y1; ++y) {
-            const std::uint8_t* p = img.row(y);
-            for (int x = 0; x < img.width; ++x, p += 3) {
-                dst[n] = p[0];
-                dst[n + 1] = p[1];
-                dst[n + 2] = p[2];
-                const bool tissue = px::is_tissue(t.luma, p[0], p[1], p[2]);
-                const bool artefact = tissue & exclude_artefacts & px::is_artefact(t.od, p[0], p[1], p[2]);
-                if (artefact) {
-                    left_out[bi].push_back(n / 3 + left_out[bi].size());
-                    left_out_rgb[bi].insert(left_out_rgb[bi].end(), p, p + 3);
-                }
-                n += (tissue & !artefact) ? 3u : 0u;
-            }
-        }
-        used[bi] = n;
+        used[bi] = scan_tissue_band(images[band.image], band.y0, band.y1, exclude_artefacts, out.rgb.data() + offset[bi],
+                                    left_out[bi]);
     });
     std::size_t end = 0;
     std::vector<std::uint8_t> artefact_rgb;
@@ -144,8 +126,8 @@ TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool,
         if (end != offset[i]) std::memmove(out.rgb.data() + end, out.rgb.data() + offset[i], used[i]);
         // The band's first tissue pixel has rank end / 3 + (pixels left out so far).
         const std::uint64_t base = end / 3 + out.artefact_ranks.size();
-        for (std::uint64_t r : left_out[i]) out.artefact_ranks.push_back(base + r);
-        artefact_rgb.insert(artefact_rgb.end(), left_out_rgb[i].begin(), left_out_rgb[i].end());
+        for (std::uint64_t r : left_out[i].ranks) out.artefact_ranks.push_back(base + r);
+        artefact_rgb.insert(artefact_rgb.end(), left_out[i].rgb.begin(), left_out[i].rgb.end());
         end += used[i];
     }
     out.rgb.resize(end);

@@ -16,3 +16,16 @@
 #else
 #define VN_VECTOR_CLONES
 #endif
+
+// Loops written with intrinsics come as two versions of one function instead, marked
+// VN_VERSION_AVX2 and VN_VERSION_DEFAULT (defined only where VN_HAVE_VERSIONS is 1); the loader
+// picks one in the same way. The AVX2 version must give the bits of the default one (its tests
+// hold it to the portable code).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__) && \
+    !defined(VAHANORM_NO_CLONES)
+#define VN_HAVE_VERSIONS 1
+#define VN_VERSION_AVX2 __attribute__((target("avx2")))
+#define VN_VERSION_DEFAULT __attribute__((target("default")))
+#else
+#define VN_HAVE_VERSIONS 0
+#endif
