@@ -1,14 +1,18 @@
-// The tissue scan (core/tissue_scan.hpp): the threshold table against px::is_tissue and
-// px::is_artefact for every color, and the scan the CPU runs (the AVX2 version where the CPU
-// has it) against the portable one: the same packed bytes, ranks and colors left out, and
-// nothing written outside the band's room.
+// The loops that come in an AVX2 version (core/vector_clones.hpp), as the CPU runs them, against
+// the portable code. The tissue scan (core/tissue_scan.hpp): the threshold table against
+// px::is_tissue and px::is_artefact for every color, and the scan against the portable one (the
+// same packed bytes, ranks and colors left out, nothing written outside the band's room). The
+// concentration histogram against px::solve and px::hist_bin per pixel. (The transform's row
+// loop is held to px::transform_pixel in test_transform.cpp.)
 #include <catch2/catch.hpp>
 
 #include <cstdint>
 #include <vector>
 
+#include "core/estimate.hpp"
 #include "core/synthetic.hpp"
 #include "core/tables.hpp"
+#include "core/thread_pool.hpp"
 #include "core/tissue_scan.hpp"
 #include "tests/core/ink_paint.hpp"
 #include "tests/support/test_support.hpp"
@@ -53,7 +57,7 @@ void check_same_scan(const RgbView& img, int y0, int y1, bool exclude) {
 
 }  // namespace
 
-TEST_CASE("tissue scan: the threshold table holds both tests for every color", "[tissue_scan]") {
+TEST_CASE("tissue scan: the threshold table holds both tests for every color", "[vector_versions]") {
     const Tables& t = tables();
     const std::uint32_t* th = tissue_thresholds();
     std::uint64_t wrong_tissue = 0, wrong_artefact = 0, tissue = 0, artefact = 0;
@@ -78,7 +82,7 @@ TEST_CASE("tissue scan: the threshold table holds both tests for every color", "
     CHECK(artefact > (1u << 20));
 }
 
-TEST_CASE("tissue scan: the scan the CPU runs equals the portable one", "[tissue_scan]") {
+TEST_CASE("tissue scan: the scan the CPU runs equals the portable one", "[vector_versions]") {
     // Random colors: tissue, glass and artefacts mixed in every vector of eight.
     for (int width : {1, 7, 8, 9, 10, 15, 16, 17, 23, 64, 101, 512}) {
         const RgbImage img = test::random_image(width, 37, static_cast<std::uint64_t>(width));
@@ -104,5 +108,31 @@ TEST_CASE("tissue scan: the scan the CPU runs equals the portable one", "[tissue
                 check_same_scan(img.view(), y0, y0 + 16, exclude);
                 check_same_scan(narrow, y0, y0 + 16, exclude);
             }
+    }
+}
+
+TEST_CASE("concentration histogram: the counts of px::hist_bin(px::solve) per pixel", "[vector_versions]") {
+    const Tables& t = tables();
+    float w[2][3];
+    const StainMatrix stains = synthetic_stains_lab_b();
+    for (int k = 0; k < 2; ++k)
+        for (int c = 0; c < 3; ++c) w[k][c] = static_cast<float>(stains[k][c]);
+    const px::Solver<float> solver = px::make_solver<float>(w, px::kLambdaConcentration);
+    // Pixel counts around the block (64) and vector (8) sizes; every color value occurs.
+    for (std::size_t count : {0u, 1u, 7u, 8u, 9u, 63u, 64u, 65u, 1000u, 70001u}) {
+        const RgbImage img = test::random_image(static_cast<int>(count), 1, count);
+        TissuePixels tissue;
+        tissue.rgb = img.pixels;
+        std::vector<std::uint32_t> want(2 * px::kHistBins, 0);
+        for (std::size_t i = 0; i < count; ++i) {
+            const std::uint8_t* p = &img.pixels[3 * i];
+            const px::Conc<float> c = px::solve(solver, t.od[p[0]], t.od[p[1]], t.od[p[2]]);
+            ++want[static_cast<std::size_t>(px::hist_bin(c.h))];
+            ++want[static_cast<std::size_t>(px::kHistBins + px::hist_bin(c.e))];
+        }
+        INFO("pixels " << count);
+        CHECK(concentration_histograms(tissue, solver, nullptr) == want);
+        ThreadPool pool(2);
+        CHECK(concentration_histograms(tissue, solver, &pool) == want);
     }
 }
