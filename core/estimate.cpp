@@ -221,6 +221,11 @@ __attribute__((always_inline)) inline void od_lookup(const Tables& t, const std:
     }
 }
 
+}  // namespace
+
+// The versions have external linkage: Clang takes an internal one for an unused function.
+namespace versions {
+
 #if VN_HAVE_VERSIONS
 VN_VERSION_AVX2
 void count_concentrations(const std::uint8_t* rgb, std::size_t i0, std::size_t i1, const px::Solver<float>& solver,
@@ -250,7 +255,7 @@ void count_concentrations(const std::uint8_t* rgb, std::size_t i0, std::size_t i
     }
 }
 
-}  // namespace
+}  // namespace versions
 
 std::vector<std::uint32_t> concentration_histograms(const TissuePixels& tissue, const px::Solver<float>& solver,
                                                     ThreadPool* pool) {
@@ -261,15 +266,15 @@ std::vector<std::uint32_t> concentration_histograms(const TissuePixels& tissue, 
     if (chunks == 0) return out;
     // Integer counts: neither the merge order nor counting in one pass can change the result.
     if (!pool) {
-        count_concentrations(tissue.rgb.data(), 0, n, solver, out.data(), out.data() + px::kHistBins);
+        versions::count_concentrations(tissue.rgb.data(), 0, n, solver, out.data(), out.data() + px::kHistBins);
         return out;
     }
     std::vector<std::vector<std::uint32_t>> partial(chunks);
     pool->parallel_for(chunks, [&](std::size_t ci) {
         partial[ci].assign(2 * px::kHistBins, 0);
         std::uint32_t* hh = partial[ci].data();
-        count_concentrations(tissue.rgb.data(), ci * kChunk, std::min(n, (ci + 1) * kChunk), solver, hh,
-                             hh + px::kHistBins);
+        versions::count_concentrations(tissue.rgb.data(), ci * kChunk, std::min(n, (ci + 1) * kChunk), solver, hh,
+                                       hh + px::kHistBins);
     });
     for (const auto& h : partial)
         for (std::size_t i = 0; i < out.size(); ++i) out[i] += h[i];

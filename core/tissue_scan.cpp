@@ -45,6 +45,11 @@ struct Thresholds {
     }
 };
 
+}  // namespace
+
+// The versions have external linkage: Clang takes an internal one for an unused function.
+namespace versions {
+
 #if VN_HAVE_VERSIONS
 
 // Shuffles that left-pack the kept pixels of four (3 bytes each; 0x80 clears a byte), by the
@@ -130,7 +135,7 @@ std::size_t scan_band(const RgbView& img, int y0, int y1, bool exclude_artefacts
 
 #endif
 
-}  // namespace
+}  // namespace versions
 
 const std::uint32_t* tissue_thresholds() {
     static const Thresholds t;
@@ -150,7 +155,7 @@ std::size_t scan_tissue_band_portable(const RgbView& img, int y0, int y1, bool e
 
 std::size_t scan_tissue_band(const RgbView& img, int y0, int y1, bool exclude_artefacts, std::uint8_t* dst,
                              LeftOut& left_out) {
-    return scan_band(img, y0, y1, exclude_artefacts, dst, left_out);
+    return versions::scan_band(img, y0, y1, exclude_artefacts, dst, left_out);
 }
 
 }  // namespace vn

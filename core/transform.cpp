@@ -66,11 +66,16 @@ __attribute__((always_inline)) inline void render_lookup(const Tables& t, const 
     }
 }
 
+}  // namespace
+
+// The versions have external linkage: Clang takes an internal one for an unused function.
+namespace versions {
+
 #if VN_HAVE_VERSIONS
 
 // The lookups by gathers, eight pixels at a time (core/pixel_vectors.hpp), the rest as above.
 VN_VERSION_AVX2
-void rows(const TransformPlan& plan, RgbView src, RgbSpan dst, int y0, int y1) {
+void transform_rows(const TransformPlan& plan, RgbView src, RgbSpan dst, int y0, int y1) {
     const Tables& t = tables();
     static_assert(offsetof(Tables, exp_out) >= 3, "avx2::lookup8 reads three bytes before the table");
     const px::Solver<float> s = plan.solver;
@@ -95,7 +100,7 @@ void rows(const TransformPlan& plan, RgbView src, RgbSpan dst, int y0, int y1) {
 
 VN_VERSION_DEFAULT
 #endif
-void rows(const TransformPlan& plan, RgbView src, RgbSpan dst, int y0, int y1) {
+void transform_rows(const TransformPlan& plan, RgbView src, RgbSpan dst, int y0, int y1) {
     const Tables& t = tables();
     const px::Solver<float> s = plan.solver;
     const px::Render r = plan.render;
@@ -112,10 +117,10 @@ void rows(const TransformPlan& plan, RgbView src, RgbSpan dst, int y0, int y1) {
     }
 }
 
-}  // namespace
+}  // namespace versions
 
 void transform_rows(const TransformPlan& plan, RgbView src, RgbSpan dst, int y0, int y1) {
-    rows(plan, src, dst, y0, y1);
+    versions::transform_rows(plan, src, dst, y0, y1);
 }
 
 }  // namespace vn
