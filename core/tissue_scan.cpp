@@ -11,8 +11,8 @@
 namespace vn {
 namespace {
 
-// One pixel, as gather_tissue has always done it: the pixel is written at dst + n and kept by
-// advancing n; a tissue pixel left out is recorded with its rank among the band's tissue pixels.
+// One pixel, the portable way: it is written at dst + n and kept by advancing n; a tissue pixel
+// left out is recorded with its rank among the band's tissue pixels.
 inline void scan_pixel(const Tables& t, const std::uint8_t* p, bool exclude_artefacts, std::uint8_t* dst,
                        std::size_t& n, LeftOut& left_out) {
     dst[n] = p[0];
