@@ -1,13 +1,12 @@
 // Function multiversioning for the hot loops that the compiler vectorises (the C-step of SNMF,
-// the start's angle histogram, the concentration histogram, the transform's row loop): on
-// x86-64 with GCC or Clang such a function is compiled twice, for AVX2 and for the baseline,
-// and the loader picks the clone the CPU runs. Both clones perform the same IEEE operations in
-// the same order: no contraction into fused multiply-adds (-ffp-contract=off; the AVX2 clone
-// does not enable FMA either), no reassociation, the same conversions and selects. Wider
-// vectors change how many lanes run at once, never a result, so every clone gives the same
-// bits (the tests hold the loops to the scalar functions of core/pixel_math.hpp and
-// core/snmf_math.hpp). Defining VAHANORM_NO_CLONES builds the baseline alone, e.g. to check it
-// on a machine that would pick the AVX2 clone.
+// the start's angle histogram): on x86-64 with GCC or Clang such a function is compiled twice,
+// for AVX2 and for the baseline, and the loader picks the clone the CPU runs. Both clones
+// perform the same IEEE operations in the same order: no contraction into fused multiply-adds
+// (-ffp-contract=off; the AVX2 clone does not enable FMA either), no reassociation, the same
+// conversions and selects. Wider vectors change how many lanes run at once, never a result, so
+// every clone gives the same bits (the tests hold the loops to the scalar functions of
+// core/pixel_math.hpp and core/snmf_math.hpp). Defining VAHANORM_NO_CLONES builds the baseline
+// alone, e.g. to check it on a machine that would pick the AVX2 clone.
 #pragma once
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__) && \
