@@ -9,11 +9,13 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/pixel_vectors.hpp"
 #include "core/snmf.hpp"
 #include "core/snmf_math.hpp"
 #include "core/splitmix64.hpp"
 #include "core/tables.hpp"
 #include "core/thread_pool.hpp"
+#include "core/tissue_scan.hpp"
 #include "core/vector_clones.hpp"
 
 namespace vn {
@@ -103,7 +105,6 @@ std::vector<std::uint64_t> sample_ranks(std::uint64_t n, std::uint64_t k, std::u
 }
 
 TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool, bool exclude_artefacts) {
-    const Tables& t = tables();
     const std::vector<Band> bands = make_bands(images);
     // Each band packs its tissue pixels at its own offset; the pieces are then joined in order.
     std::vector<std::size_t> offset(bands.size() + 1, 0);
@@ -114,29 +115,11 @@ TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool,
     out.rgb.resize(offset.back());
     std::vector<std::size_t> used(bands.size(), 0);
     // Per band: the ranks, among the band's tissue pixels, of those left out, and their colours.
-    std::vector<std::vector<std::uint64_t>> left_out(bands.size());
-    std::vector<std::vector<std::uint8_t>> left_out_rgb(bands.size());
+    std::vector<LeftOut> left_out(bands.size());
     for_each_band(bands, pool, [&](std::size_t bi) {
         const Band& band = bands[bi];
-        const RgbView& img = images[band.image];
-        std::uint8_t* dst = out.rgb.data() + offset[bi];
-        std::size_t n = 0;
-        for (int y = band.y0; y < band.y1; ++y) {
-            const std::uint8_t* p = img.row(y);
-            for (int x = 0; x < img.width; ++x, p += 3) {
-                dst[n] = p[0];
-                dst[n + 1] = p[1];
-                dst[n + 2] = p[2];
-                const bool tissue = px::is_tissue(t.luma, p[0], p[1], p[2]);
-                const bool artefact = tissue & exclude_artefacts & px::is_artefact(t.od, p[0], p[1], p[2]);
-                if (artefact) {
-                    left_out[bi].push_back(n / 3 + left_out[bi].size());
-                    left_out_rgb[bi].insert(left_out_rgb[bi].end(), p, p + 3);
-                }
-                n += (tissue & !artefact) ? 3u : 0u;
-            }
-        }
-        used[bi] = n;
+        used[bi] = scan_tissue_band(images[band.image], band.y0, band.y1, exclude_artefacts, out.rgb.data() + offset[bi],
+                                    left_out[bi]);
     });
     std::size_t end = 0;
     std::vector<std::uint8_t> artefact_rgb;
@@ -144,8 +127,8 @@ TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool,
         if (end != offset[i]) std::memmove(out.rgb.data() + end, out.rgb.data() + offset[i], used[i]);
         // The band's first tissue pixel has rank end / 3 + (pixels left out so far).
         const std::uint64_t base = end / 3 + out.artefact_ranks.size();
-        for (std::uint64_t r : left_out[i]) out.artefact_ranks.push_back(base + r);
-        artefact_rgb.insert(artefact_rgb.end(), left_out_rgb[i].begin(), left_out_rgb[i].end());
+        for (std::uint64_t r : left_out[i].ranks) out.artefact_ranks.push_back(base + r);
+        artefact_rgb.insert(artefact_rgb.end(), left_out[i].rgb.begin(), left_out[i].rgb.end());
         end += used[i];
     }
     out.rgb.resize(end);
@@ -205,35 +188,74 @@ OdSample sample_od(const TissuePixels& tissue, std::size_t sample_size, std::uin
 }
 
 // Adds the concentrations of tissue pixels [i0, i1) to the histograms hh (H) and he (E), in
-// blocks of steps (lookups, solve, bins, counts) so that the solve vectorises.
-VN_VECTOR_CLONES
-static void count_concentrations(const std::uint8_t* rgb, std::size_t i0, std::size_t i1,
-                                 const px::Solver<float>& solver, std::uint32_t* hh, std::uint32_t* he) {
-    const Tables& t = tables();
-    constexpr std::size_t kBlock = 64;
-    float o0[kBlock], o1[kBlock], o2[kBlock];
-    int bh[kBlock], be[kBlock];
-    for (std::size_t b0 = i0; b0 < i1; b0 += kBlock) {
-        const std::size_t m = std::min(kBlock, i1 - b0);
-        const std::uint8_t* p = rgb + 3 * b0;
+// blocks of steps (lookups, solve, bins, counts) so that the solve vectorises. Two versions:
+// the AVX2 one looks the optical densities up eight pixels at a time (core/pixel_vectors.hpp).
+namespace {
+
+constexpr std::size_t kCountBlock = 64;
+
+// The steps after the lookups, inlined into each version (and vectorised for its target).
+__attribute__((always_inline)) inline void count_block(const px::Solver<float>& solver, std::size_t m, const float* o0,
+                                                       const float* o1, const float* o2, std::uint32_t* hh,
+                                                       std::uint32_t* he) {
+    int bh[kCountBlock], be[kCountBlock];
+    for (std::size_t i = 0; i < m; ++i) {
+        const px::Conc<float> c = px::solve(solver, o0[i], o1[i], o2[i]);
+        bh[i] = px::hist_bin(c.h);
+        be[i] = px::hist_bin(c.e);
+    }
 #pragma GCC unroll 4
-        for (std::size_t i = 0; i < m; ++i) {
-            o0[i] = t.od[p[3 * i]];
-            o1[i] = t.od[p[3 * i + 1]];
-            o2[i] = t.od[p[3 * i + 2]];
-        }
-        for (std::size_t i = 0; i < m; ++i) {
-            const px::Conc<float> c = px::solve(solver, o0[i], o1[i], o2[i]);
-            bh[i] = px::hist_bin(c.h);
-            be[i] = px::hist_bin(c.e);
-        }
-#pragma GCC unroll 4
-        for (std::size_t i = 0; i < m; ++i) {
-            ++hh[bh[i]];
-            ++he[be[i]];
-        }
+    for (std::size_t i = 0; i < m; ++i) {
+        ++hh[bh[i]];
+        ++he[be[i]];
     }
 }
+
+__attribute__((always_inline)) inline void od_lookup(const Tables& t, const std::uint8_t* p, std::size_t i0, std::size_t m,
+                                                     float* o0, float* o1, float* o2) {
+#pragma GCC unroll 4
+    for (std::size_t i = i0; i < m; ++i) {
+        o0[i] = t.od[p[3 * i]];
+        o1[i] = t.od[p[3 * i + 1]];
+        o2[i] = t.od[p[3 * i + 2]];
+    }
+}
+
+}  // namespace
+
+// The versions have external linkage: Clang takes an internal one for an unused function.
+namespace versions {
+
+#if VN_HAVE_VERSIONS
+VN_VERSION_AVX2
+void count_concentrations(const std::uint8_t* rgb, std::size_t i0, std::size_t i1, const px::Solver<float>& solver,
+                          std::uint32_t* hh, std::uint32_t* he) {
+    const Tables& t = tables();
+    float o0[kCountBlock], o1[kCountBlock], o2[kCountBlock];
+    for (std::size_t b0 = i0; b0 < i1; b0 += kCountBlock) {
+        const std::size_t m = std::min(kCountBlock, i1 - b0);
+        const std::uint8_t* p = rgb + 3 * b0;
+        std::size_t i = 0;
+        for (; i + 8 <= m; i += 8) avx2::od8(t.od, p + 3 * i, o0 + i, o1 + i, o2 + i);
+        od_lookup(t, p, i, m, o0, o1, o2);
+        count_block(solver, m, o0, o1, o2, hh, he);
+    }
+}
+
+VN_VERSION_DEFAULT
+#endif
+void count_concentrations(const std::uint8_t* rgb, std::size_t i0, std::size_t i1, const px::Solver<float>& solver,
+                          std::uint32_t* hh, std::uint32_t* he) {
+    const Tables& t = tables();
+    float o0[kCountBlock], o1[kCountBlock], o2[kCountBlock];
+    for (std::size_t b0 = i0; b0 < i1; b0 += kCountBlock) {
+        const std::size_t m = std::min(kCountBlock, i1 - b0);
+        od_lookup(t, rgb + 3 * b0, 0, m, o0, o1, o2);
+        count_block(solver, m, o0, o1, o2, hh, he);
+    }
+}
+
+}  // namespace versions
 
 std::vector<std::uint32_t> concentration_histograms(const TissuePixels& tissue, const px::Solver<float>& solver,
                                                     ThreadPool* pool) {
@@ -244,15 +266,15 @@ std::vector<std::uint32_t> concentration_histograms(const TissuePixels& tissue, 
     if (chunks == 0) return out;
     // Integer counts: neither the merge order nor counting in one pass can change the result.
     if (!pool) {
-        count_concentrations(tissue.rgb.data(), 0, n, solver, out.data(), out.data() + px::kHistBins);
+        versions::count_concentrations(tissue.rgb.data(), 0, n, solver, out.data(), out.data() + px::kHistBins);
         return out;
     }
     std::vector<std::vector<std::uint32_t>> partial(chunks);
     pool->parallel_for(chunks, [&](std::size_t ci) {
         partial[ci].assign(2 * px::kHistBins, 0);
         std::uint32_t* hh = partial[ci].data();
-        count_concentrations(tissue.rgb.data(), ci * kChunk, std::min(n, (ci + 1) * kChunk), solver, hh,
-                             hh + px::kHistBins);
+        versions::count_concentrations(tissue.rgb.data(), ci * kChunk, std::min(n, (ci + 1) * kChunk), solver, hh,
+                                       hh + px::kHistBins);
     });
     for (const auto& h : partial)
         for (std::size_t i = 0; i < out.size(); ++i) out[i] += h[i];
