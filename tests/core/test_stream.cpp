@@ -23,6 +23,25 @@ void busy(std::uint64_t i) {
 
 std::size_t one_byte(std::uint64_t) { return 1; }
 
+StreamLimits limits(int workers, std::size_t window_bytes) {
+    StreamLimits lim;
+    lim.workers = workers;
+    lim.window_bytes = window_bytes;
+    return lim;
+}
+
+// The Error that `run` ends with; a run that ends without one fails the test.
+template <typename F>
+Error error_of(F&& run) {
+    try {
+        run();
+    } catch (const Error& e) {
+        return e;
+    }
+    FAIL("no error");
+    return Error(ErrorKind::Internal, "unreachable");
+}
+
 // A flag one thread sets and another waits for, without polling.
 class Latch {
 public:
@@ -57,9 +76,7 @@ thread_local OnThreadExit on_thread_exit;
 
 TEST_CASE("stream: every item is consumed once, in order, on the calling thread", "[stream]") {
     for (int workers : {1, 3, 8}) {
-        StreamLimits lim;
-        lim.workers = workers;
-        lim.window_bytes = 5;
+        const StreamLimits lim = limits(workers, 5);
         std::vector<std::uint64_t> seen;
         std::set<int> worker_ids;
         std::mutex mu;
@@ -92,9 +109,7 @@ TEST_CASE("stream: every item is consumed once, in order, on the calling thread"
 
 TEST_CASE("stream: items in flight never hold more than the window's bytes", "[stream]") {
     for (std::size_t window : {std::size_t{10}, std::size_t{25}, std::size_t{64}}) {
-        StreamLimits lim;
-        lim.workers = 6;
-        lim.window_bytes = window;
+        const StreamLimits lim = limits(6, window);
         auto bytes = [](std::uint64_t i) { return static_cast<std::size_t>(1 + i % 5); };
         std::atomic<std::size_t> live{0};
         std::size_t most = 0;
@@ -116,9 +131,7 @@ TEST_CASE("stream: items in flight never hold more than the window's bytes", "[s
         CHECK(live == 0);
     }
     // An item larger than the window still goes through, one at a time.
-    StreamLimits lim;
-    lim.workers = 4;
-    lim.window_bytes = 3;
+    const StreamLimits lim = limits(4, 3);
     std::atomic<int> live{0};
     int most = 0;
     run_ordered<int>(
@@ -133,11 +146,9 @@ TEST_CASE("stream: items in flight never hold more than the window's bytes", "[s
 
 TEST_CASE("stream: an item's error is rethrown after the items before it are consumed", "[stream]") {
     SECTION("one worker: nothing after the failing item is produced or consumed") {
-        StreamLimits lim;
-        lim.workers = 1;
-        lim.window_bytes = 100;
+        const StreamLimits lim = limits(1, 100);
         std::vector<std::uint64_t> produced, consumed;
-        try {
+        const Error e = error_of([&] {
             run_ordered<int>(
                 50, lim, one_byte,
                 [&](std::uint64_t i, int) {
@@ -146,23 +157,19 @@ TEST_CASE("stream: an item's error is rethrown after the items before it are con
                     return 0;
                 },
                 [&](std::uint64_t i, int&&) { consumed.push_back(i); });
-            FAIL("no error");
-        } catch (const Error& e) {
-            CHECK(e.kind() == ErrorKind::Data);
-            CHECK(std::string(e.what()) == "item 3 is broken");
-        }
+        });
+        CHECK(e.kind() == ErrorKind::Data);
+        CHECK(std::string(e.what()) == "item 3 is broken");
         CHECK(produced == std::vector<std::uint64_t>{0, 1, 2, 3});
         CHECK(consumed == std::vector<std::uint64_t>{0, 1, 2});
     }
     SECTION("the items before the failing one are still consumed, also when they finish after it failed") {
         // Item 2 fails at once; consume(0) holds the consumer until the worker that failed has
         // exited, so the failure is on record before item 1 is taken.
-        StreamLimits lim;
-        lim.workers = 3;
-        lim.window_bytes = 100;
+        const StreamLimits lim = limits(3, 100);
         Latch failed_worker_exited;
         std::vector<std::uint64_t> consumed;
-        try {
+        const Error e = error_of([&] {
             run_ordered<int>(
                 50, lim, one_byte,
                 [&](std::uint64_t i, int) {
@@ -177,21 +184,17 @@ TEST_CASE("stream: an item's error is rethrown after the items before it are con
                     CHECK(v == static_cast<int>(i));
                     consumed.push_back(i);
                 });
-            FAIL("no error");
-        } catch (const Error& e) {
-            CHECK(e.kind() == ErrorKind::Data);
-            CHECK(std::string(e.what()) == "item 2 is broken");
-        }
+        });
+        CHECK(e.kind() == ErrorKind::Data);
+        CHECK(std::string(e.what()) == "item 2 is broken");
         CHECK(consumed == std::vector<std::uint64_t>{0, 1});
     }
     SECTION("of items failing in any order, the lowest one's error, after every item before it") {
         // Items 7 and 4 fail, 7 first: item 4 waits until 7 has failed.
-        StreamLimits lim;
-        lim.workers = 8;
-        lim.window_bytes = 8;
+        const StreamLimits lim = limits(8, 8);
         Latch seven_failed;
         std::vector<std::uint64_t> consumed;
-        try {
+        const Error e = error_of([&] {
             run_ordered<int>(
                 8, lim, one_byte,
                 [&](std::uint64_t i, int) {
@@ -206,17 +209,13 @@ TEST_CASE("stream: an item's error is rethrown after the items before it are con
                     return 0;
                 },
                 [&](std::uint64_t i, int&&) { consumed.push_back(i); });
-            FAIL("no error");
-        } catch (const Error& e) {
-            CHECK(e.kind() == ErrorKind::Input);
-            CHECK(std::string(e.what()) == "item 4");
-        }
+        });
+        CHECK(e.kind() == ErrorKind::Input);
+        CHECK(std::string(e.what()) == "item 4");
         CHECK(consumed == std::vector<std::uint64_t>{0, 1, 2, 3});
     }
     SECTION("an item_bytes error counts as its item's") {
-        StreamLimits lim;
-        lim.workers = 2;
-        lim.window_bytes = 100;
+        const StreamLimits lim = limits(2, 100);
         std::vector<std::uint64_t> produced, consumed;
         std::mutex mu;
         CHECK_THROWS_WITH(run_ordered<int>(
@@ -237,12 +236,10 @@ TEST_CASE("stream: an item's error is rethrown after the items before it are con
         CHECK(consumed == produced);
     }
     SECTION("many workers, many failing items: every item before the first failing one, then its error") {
-        StreamLimits lim;
-        lim.workers = 6;
-        lim.window_bytes = 12;
+        const StreamLimits lim = limits(6, 12);
         std::vector<std::uint64_t> consumed;
         std::atomic<int> thrown{0};
-        try {
+        const Error e = error_of([&] {
             run_ordered<int>(
                 1000, lim, one_byte,
                 [&](std::uint64_t i, int) {
@@ -254,11 +251,9 @@ TEST_CASE("stream: an item's error is rethrown after the items before it are con
                     return 0;
                 },
                 [&](std::uint64_t i, int&&) { consumed.push_back(i); });
-            FAIL("no error");
-        } catch (const Error& e) {
-            CHECK(e.kind() == ErrorKind::Data);
-            CHECK(std::string(e.what()) == "item 10");
-        }
+        });
+        CHECK(e.kind() == ErrorKind::Data);
+        CHECK(std::string(e.what()) == "item 10");
         REQUIRE(consumed.size() == 10);
         for (std::size_t k = 0; k < consumed.size(); ++k) CHECK(consumed[k] == k);
         // No new item starts after an error: at most one per worker besides those admitted.
@@ -266,12 +261,10 @@ TEST_CASE("stream: an item's error is rethrown after the items before it are con
         CHECK(thrown <= 12);
     }
     SECTION("the consumer's error wins over work not yet done") {
-        StreamLimits lim;
-        lim.workers = 3;
-        lim.window_bytes = 4;
+        const StreamLimits lim = limits(3, 4);
         std::atomic<std::uint64_t> produced{0};
         std::vector<std::uint64_t> consumed;
-        try {
+        const Error e = error_of([&] {
             run_ordered<int>(
                 500, lim, one_byte,
                 [&](std::uint64_t, int) {
@@ -282,11 +275,9 @@ TEST_CASE("stream: an item's error is rethrown after the items before it are con
                     consumed.push_back(i);
                     if (i == 5) fail(ErrorKind::Output, "disk full");
                 });
-            FAIL("no error");
-        } catch (const Error& e) {
-            CHECK(e.kind() == ErrorKind::Output);
-            CHECK(std::string(e.what()) == "disk full");
-        }
+        });
+        CHECK(e.kind() == ErrorKind::Output);
+        CHECK(std::string(e.what()) == "disk full");
         CHECK(consumed == std::vector<std::uint64_t>{0, 1, 2, 3, 4, 5});
         // Item 5 was never released, so at most 5 + window items were ever started.
         CHECK(produced <= 5 + 4);
@@ -295,9 +286,7 @@ TEST_CASE("stream: an item's error is rethrown after the items before it are con
 
 TEST_CASE("stream: the stop flag starts no new item: the started ones are consumed, then Error(Interrupted)", "[stream]") {
     std::atomic<bool> stop{false};
-    StreamLimits lim;
-    lim.workers = 4;
-    lim.window_bytes = 8;
+    StreamLimits lim = limits(4, 8);
     lim.stop = &stop;
     lim.what = "slide.svs";
     std::atomic<std::uint64_t> produced{0};
@@ -310,7 +299,7 @@ TEST_CASE("stream: the stop flag starts no new item: the started ones are consum
         // One worker: when produce(6) is entered, item 5 is finished and waits to be consumed.
         lim.workers = 1;
         Latch six_started;
-        try {
+        const Error e = error_of([&] {
             run_ordered<int>(
                 10000, lim, one_byte,
                 [&](std::uint64_t i, int) {
@@ -325,16 +314,14 @@ TEST_CASE("stream: the stop flag starts no new item: the started ones are consum
                         stop = true;
                     }
                 });
-            FAIL("not interrupted");
-        } catch (const Error& e) {
-            CHECK(e.kind() == ErrorKind::Interrupted);
-            CHECK(std::string(e.what()) == "slide.svs: interrupted");
-        }
+        });
+        CHECK(e.kind() == ErrorKind::Interrupted);
+        CHECK(std::string(e.what()) == "slide.svs: interrupted");
         CHECK(consumed.size() >= 7);
         consumed_all_produced();
     }
     SECTION("set by a worker while the consumer waits") {
-        try {
+        const Error e = error_of([&] {
             run_ordered<int>(
                 10000, lim, one_byte,
                 [&](std::uint64_t i, int) {
@@ -344,10 +331,8 @@ TEST_CASE("stream: the stop flag starts no new item: the started ones are consum
                     return 0;
                 },
                 [&](std::uint64_t i, int&&) { consumed.push_back(i); });
-            FAIL("not interrupted");
-        } catch (const Error& e) {
-            CHECK(e.kind() == ErrorKind::Interrupted);
-        }
+        });
+        CHECK(e.kind() == ErrorKind::Interrupted);
         CHECK(consumed.size() >= 3);
         CHECK(consumed.size() <= 3 + 8);
         consumed_all_produced();
@@ -389,7 +374,7 @@ TEST_CASE("stream: the stop flag starts no new item: the started ones are consum
         // One worker: when produce(6) is entered, item 5 is finished and waits to be consumed.
         lim.workers = 1;
         Latch six_started;
-        try {
+        const Error e = error_of([&] {
             run_ordered<int>(
                 10000, lim, one_byte,
                 [&](std::uint64_t i, int) {
@@ -404,11 +389,9 @@ TEST_CASE("stream: the stop flag starts no new item: the started ones are consum
                         stop = true;
                     }
                 });
-            FAIL("not interrupted");
-        } catch (const Error& e) {
-            CHECK(e.kind() == ErrorKind::Interrupted);
-            CHECK(std::string(e.what()) == "out.svs: interrupted");
-        }
+        });
+        CHECK(e.kind() == ErrorKind::Interrupted);
+        CHECK(std::string(e.what()) == "out.svs: interrupted");
         CHECK(consumed == std::vector<std::uint64_t>{0, 1, 2, 3, 4});
     }
 }
