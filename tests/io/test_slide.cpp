@@ -15,7 +15,6 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -32,6 +31,7 @@
 #include "io/slide_reader.hpp"
 #include "io/slide_tiff_reader.hpp"
 #include "io/tiff_writer.hpp"
+#include "tests/support/recording_backend.hpp"
 #include "tests/support/test_support.hpp"
 
 #ifndef VAHANORM_TEST_PYTHON
@@ -462,55 +462,6 @@ TEST_CASE("the color table gives the same pixels as transforming every tile", "[
     CHECK(read_level(dir.file("lut.svs")).pixels == read_level(dir.file("batches.svs")).pixels);
 }
 
-namespace {
-
-// The CPU backend behind a GPU's properties: records the host buffers it hands out and the
-// tiles it transforms, to see where the pipeline's pixels live.
-class RecordingBackend final : public vn::Backend {
-public:
-    std::string name() const override { return "recording (" + backend().name() + ")"; }
-    vn::BackendProperties properties() const override {
-        vn::BackendProperties p;
-        p.kind = vn::BackendKind::Cuda;
-        p.prefers_color_table = false;
-        p.host_buffers_pinned = true;
-        return p;
-    }
-    vn::HostBuffer host_buffer(std::size_t bytes) override {
-        vn::HostBuffer b = vn::aligned_host_buffer(bytes);
-        std::lock_guard<std::mutex> lock(mu);
-        buffers.emplace_back(b.data(), b.data() + bytes);
-        return b;
-    }
-    vn::StainModel estimate(const std::vector<vn::RgbView>& images, const vn::EstimateParams& params) override {
-        return backend().estimate(images, params);
-    }
-    void transform(const vn::TransformPlan& plan, const std::vector<vn::TileJob>& tiles) override {
-        {
-            std::lock_guard<std::mutex> lock(mu);
-            for (const vn::TileJob& j : tiles) {
-                ++tiles_seen;
-                const std::uint8_t* first = j.src.data;
-                const std::uint8_t* last = j.src.row(j.src.height - 1) + 3 * static_cast<std::size_t>(j.src.width);
-                bool inside = false;
-                for (const auto& b : buffers) inside = inside || (first >= b.first && last <= b.second);
-                if (!inside) ++outside;
-            }
-        }
-        backend().transform(plan, tiles);
-    }
-    std::vector<vn::TileOutcome> normalize_tiles(const vn::StainModel& target, const vn::EstimateParams& params,
-                                                 const std::vector<vn::TileJob>& tiles) override {
-        return backend().normalize_tiles(target, params, tiles);
-    }
-
-    std::mutex mu;
-    std::vector<std::pair<const std::uint8_t*, const std::uint8_t*>> buffers;
-    std::uint64_t tiles_seen = 0, outside = 0;
-};
-
-}  // namespace
-
 TEST_CASE("the readers decode into the backend's host buffers, reused, and the pixels stay the same", "[slide]") {
     if (!have_data()) return;
     const std::string in = shared_data("slides/CMU-1-Small-Region.svs");
@@ -519,17 +470,18 @@ TEST_CASE("the readers decode into the backend's host buffers, reused, and the p
     vn::SlideOptions o = lossless_options();
     o.threads = 3;
     o.batch_tiles = 4;
-    RecordingBackend rec;
+    vn::test::RecordingBackend rec(vn::BackendKind::Cuda);
     o.color_lut = vn::ColorLut::Auto;  // the properties say batches
     const vn::SlideResult a = vn::normalize_slide(in, dir.file("host.svs"), source, target, rec, o);
     o.color_lut = vn::ColorLut::Never;
     vn::normalize_slide(in, dir.file("plain.svs"), source, target, backend(), o);
     CHECK_FALSE(a.color_lut);
     CHECK(rec.tiles_seen == a.tiles);
-    CHECK(rec.outside == 0);
+    CHECK(rec.src_outside == 0);
     // One buffer per item in flight, not one per item.
-    CHECK(rec.buffers.size() >= 1);
-    CHECK(rec.buffers.size() < a.tiles / 4);
+    CHECK(rec.buffers() >= 1);
+    CHECK(rec.buffers() < a.tiles / 4);
+    CHECK(vn::test::RecordingBackend::live == 0);
     CHECK(read_level(dir.file("host.svs")).pixels == read_level(dir.file("plain.svs")).pixels);
 }
 

@@ -8,12 +8,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <memory>
-#include <mutex>
-#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,11 +19,13 @@
 #include "core/synthetic.hpp"
 #include "io/image_io.hpp"
 #include "io/tile_batch.hpp"
+#include "tests/support/recording_backend.hpp"
 #include "tests/support/test_support.hpp"
 
 using vn::InputPlan;
 using vn::InputResult;
 using vn::InputStatus;
+using vn::test::RecordingBackend;
 using vn::test::TempDir;
 
 namespace {
@@ -54,84 +53,23 @@ std::vector<InputPlan> synthetic_tiles(const TempDir& dir, int n) {
     return plans;
 }
 
+// The results of `plans` through `backend`, in the order they were reported.
+std::vector<InputResult> run(const std::vector<InputPlan>& plans, vn::Backend& backend, const vn::TileBatchOptions& o,
+                             const std::optional<vn::StainModel>& fixed = std::nullopt) {
+    std::vector<InputResult> results;
+    vn::normalize_tile_files(plans, backend, vn::builtin_reference(), fixed, vn::EstimateParams{}, o,
+                             [&](InputResult&& r) { results.push_back(std::move(r)); });
+    return results;
+}
+
+// The same through the CPU backend, `threads` of them.
 std::vector<InputResult> run(const std::vector<InputPlan>& plans, int threads, const vn::TileBatchOptions& base = {},
                              const std::optional<vn::StainModel>& fixed = std::nullopt) {
     auto backend = vn::make_cpu_backend(threads);
     vn::TileBatchOptions o = base;
     o.threads = threads;
-    std::vector<InputResult> results;
-    vn::normalize_tile_files(plans, *backend, vn::builtin_reference(), fixed, vn::EstimateParams{}, o,
-                             [&](InputResult&& r) { results.push_back(std::move(r)); });
-    return results;
+    return run(plans, *backend, o, fixed);
 }
-
-// The CPU backend, handing out host buffers it keeps track of: every tile job must lie in one
-// of them, and `live` of them are held. Fails its `fail_call`-th call (from 1). Of kind Cuda,
-// it is driven as a device is (two stream workers).
-class TrackingBackend final : public vn::Backend {
-public:
-    explicit TrackingBackend(vn::BackendKind kind, int fail_call = 0)
-        : inner_(vn::make_cpu_backend(1)), kind_(kind), fail_call_(fail_call) {}
-    static std::atomic<int> live;
-
-    std::string name() const override { return inner_->name(); }
-    vn::BackendProperties properties() const override {
-        vn::BackendProperties p = inner_->properties();
-        p.kind = kind_;
-        return p;
-    }
-    vn::HostBuffer host_buffer(std::size_t bytes) override {
-        void* p = nullptr;
-        if (::posix_memalign(&p, 64, std::max<std::size_t>(bytes, 1)) != 0) throw std::bad_alloc();
-        const int now = ++live;
-        std::lock_guard<std::mutex> lock(mu_);
-        max_live = std::max(max_live, now);
-        buffers_.emplace_back(static_cast<std::uint8_t*>(p), bytes);
-        return vn::HostBuffer(static_cast<std::uint8_t*>(p), bytes, [](void* q) noexcept {
-            --live;
-            std::free(q);
-        });
-    }
-    vn::StainModel estimate(const std::vector<vn::RgbView>& images, const vn::EstimateParams& params) override {
-        return inner_->estimate(images, params);
-    }
-    void transform(const vn::TransformPlan& plan, const std::vector<vn::TileJob>& tiles) override {
-        check(tiles);
-        inner_->transform(plan, tiles);
-    }
-    std::vector<vn::TileOutcome> normalize_tiles(const vn::StainModel& target, const vn::EstimateParams& params,
-                                                 const std::vector<vn::TileJob>& tiles) override {
-        check(tiles);
-        return inner_->normalize_tiles(target, params, tiles);
-    }
-
-    int calls = 0;  // guarded by mu_ while running
-    int max_live = 0;
-    bool outside_buffers = false;
-
-private:
-    void check(const std::vector<vn::TileJob>& tiles) {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (++calls == fail_call_) throw vn::Error(vn::ErrorKind::Device, "device lost");
-        const auto inside = [&](const std::uint8_t* p, std::size_t n) {
-            return std::any_of(buffers_.begin(), buffers_.end(), [&](const auto& b) {
-                return p >= b.first && p + n <= b.first + b.second;
-            });
-        };
-        for (const vn::TileJob& t : tiles)
-            if (!inside(t.src.data, t.src.stride * static_cast<std::size_t>(t.src.height)) ||
-                !inside(t.dst.data, t.dst.stride * static_cast<std::size_t>(t.dst.height)))
-                outside_buffers = true;
-    }
-
-    std::unique_ptr<vn::Backend> inner_;
-    vn::BackendKind kind_;
-    int fail_call_;
-    std::mutex mu_;
-    std::vector<std::pair<std::uint8_t*, std::size_t>> buffers_;
-};
-
-std::atomic<int> TrackingBackend::live{0};
 
 }  // namespace
 
@@ -212,14 +150,12 @@ TEST_CASE("tiles are decoded into the backend's host buffers, a batch of them a 
     for (const vn::BackendKind kind : {vn::BackendKind::Cpu, vn::BackendKind::Cuda}) {
         const int workers = kind == vn::BackendKind::Cpu ? 1 : 2;
         for (const bool fixed : {false, true}) {
-            TrackingBackend backend(kind);
+            RecordingBackend backend(kind);
             vn::TileBatchOptions o;
             o.threads = 1;  // batches of kMinTileBatch
-            std::vector<InputResult> results;
             const std::optional<vn::StainModel> source =
                 fixed ? std::optional<vn::StainModel>(vn::builtin_reference()) : std::nullopt;
-            vn::normalize_tile_files(plans, backend, vn::builtin_reference(), source, vn::EstimateParams{}, o,
-                                     [&](InputResult&& r) { results.push_back(std::move(r)); });
+            const std::vector<InputResult> results = run(plans, backend, o, source);
             REQUIRE(results.size() == plans.size());
             for (std::size_t i = 0; i < plans.size(); ++i) {
                 CHECK(results[i].input == plans[i].input);
@@ -227,10 +163,11 @@ TEST_CASE("tiles are decoded into the backend's host buffers, a batch of them a 
                 if (!fixed) CHECK(file_bytes(plans[i].output) == expected[i]);
             }
             CHECK(backend.calls == 3);
-            CHECK_FALSE(backend.outside_buffers);
+            CHECK(backend.src_outside == 0);
+            CHECK(backend.dst_outside == 0);
             CHECK(backend.max_live >= 1);
             CHECK(backend.max_live <= workers * static_cast<int>(vn::kMinTileBatch));
-            CHECK(TrackingBackend::live == 0);
+            CHECK(RecordingBackend::live == 0);
         }
     }
 }
@@ -240,7 +177,7 @@ TEST_CASE("a stop during the run reports whole batches and starts no more", "[ti
     const std::vector<InputPlan> plans = synthetic_tiles(dir, 17);
     for (const vn::BackendKind kind : {vn::BackendKind::Cpu, vn::BackendKind::Cuda}) {
         for (const InputPlan& p : plans) ::unlink(p.output.c_str());
-        TrackingBackend backend(kind);
+        RecordingBackend backend(kind);
         std::atomic<bool> stop{false};
         vn::TileBatchOptions o;
         o.threads = 1;
@@ -262,14 +199,14 @@ TEST_CASE("a stop during the run reports whole batches and starts no more", "[ti
             }
             CHECK(file_bytes(plans[i].output).empty() == (i >= results.size()));
         }
-        CHECK(TrackingBackend::live == 0);
+        CHECK(RecordingBackend::live == 0);
     }
 }
 
 TEST_CASE("a failed backend call ends the run after the results of the batches before it", "[tile_batch]") {
     TempDir dir;
     const std::vector<InputPlan> plans = synthetic_tiles(dir, 11);
-    TrackingBackend backend(vn::BackendKind::Cpu, /*fail_call=*/2);  // one worker: no batch starts after it
+    RecordingBackend backend(vn::BackendKind::Cpu, /*fail_call=*/2);  // one worker: no batch starts after it
     vn::TileBatchOptions o;
     o.threads = 1;
     std::vector<InputResult> results;
@@ -284,7 +221,7 @@ TEST_CASE("a failed backend call ends the run after the results of the batches b
     for (std::size_t i = 0; i < results.size(); ++i) CHECK(results[i].status == InputStatus::Ok);
     CHECK(backend.calls == 2);
     for (std::size_t i = 2 * vn::kMinTileBatch; i < plans.size(); ++i) CHECK(file_bytes(plans[i].output).empty());
-    CHECK(TrackingBackend::live == 0);
+    CHECK(RecordingBackend::live == 0);
 }
 
 TEST_CASE("read_image_into decodes into the span it is given, as read_image", "[tile_batch][io]") {
