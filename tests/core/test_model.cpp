@@ -35,11 +35,19 @@ std::string valid_json(const std::string& stain, const std::string& maxc) {
            R"(, "max_concentrations": )" + maxc + "}";
 }
 
+const std::string kStain = "[[0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581]]";
+
+// A valid model with one more section ("params", "source", "fit") of the given JSON text.
+std::string with_section(const std::string& section, const std::string& body) {
+    std::string text = valid_json(kStain, "[1.97, 1.03]");
+    text.pop_back();
+    return text + ", \"" + section + "\": " + body + "}";
+}
+
 }  // namespace
 
 TEST_CASE("malformed model files are refused with a clear message", "[model]") {
-    const std::string good_w = "[[0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581]]";
-    CHECK(kind_of(valid_json(good_w, "[1.97, 1.03]")) == ErrorKind::Internal);  // the control: accepted
+    CHECK(kind_of(valid_json(kStain, "[1.97, 1.03]")) == ErrorKind::Internal);  // the control: accepted
     struct Case {
         std::string text, needle;
     };
@@ -49,13 +57,13 @@ TEST_CASE("malformed model files are refused with a clear message", "[model]") {
         {"{}", "not a vahanorm model"},
         {R"({"format": "vahanorm-model", "version": 2})", "version"},
         {R"({"format": "vahanorm-model", "version": 1, "max_concentrations": [1, 1]})", "stain_matrix"},
-        {valid_json(good_w, "[1.0]"), "max_concentrations"},
+        {valid_json(kStain, "[1.0]"), "max_concentrations"},
         {valid_json("[[0.5, 0.5], [0.2, 0.8]]", "[1, 1]"), "2 x 3"},
         {valid_json("[[0.5626, 0.7201, \"x\"], [0.2159, 0.8012, 0.5581]]", "[1, 1]"), "2 x 3"},
-        {valid_json("[[0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581]]", "[NaN, 1]"), "not a JSON"},
-        {valid_json("[[0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581]]", "[1e999, 1]"), "not a JSON"},
-        {valid_json("[[0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581]]", "[-1, 1]"), "positive"},
-        {valid_json("[[0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581]]", "[0, 1]"), "positive"},
+        {valid_json(kStain, "[NaN, 1]"), "not a JSON"},
+        {valid_json(kStain, "[1e999, 1]"), "not a JSON"},
+        {valid_json(kStain, "[-1, 1]"), "positive"},
+        {valid_json(kStain, "[0, 1]"), "positive"},
         {valid_json("[[-0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581]]", "[1, 1]"), "negative"},
         {valid_json("[[0.9, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581]]", "[1, 1]"), "unit length"},
         {valid_json("[[0.2159, 0.8012, 0.5581], [0.5626, 0.7201, 0.4062]]", "[1, 1]"), "order"},
@@ -126,15 +134,12 @@ TEST_CASE("a model's JSON reads back to the same model and the same text", "[mod
 }
 
 TEST_CASE("source.sampled_pixels is a non-negative integer or the model is refused", "[model]") {
-    const std::string w = "[[0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581]]";
-    const auto with_sampled = [&](const std::string& value) {
-        std::string text = valid_json(w, "[1.97, 1.03]");
-        text.pop_back();
-        return text + R"(, "source": {"sampled_pixels": )" + value + "}}";
+    const auto with_sampled = [](const std::string& value) {
+        return with_section("source", R"({"sampled_pixels": )" + value + "}");
     };
     CHECK(model_from_json(with_sampled("0"), "m.json").sampled_pixels == 0);
     CHECK(model_from_json(with_sampled("18446744073709551615"), "m.json").sampled_pixels == UINT64_MAX);
-    CHECK(model_from_json(valid_json(w, "[1.97, 1.03]"), "m.json").sampled_pixels == 0);  // absent: 0
+    CHECK(model_from_json(valid_json(kStain, "[1.97, 1.03]"), "m.json").sampled_pixels == 0);  // absent: 0
     for (const char* bad : {"-1", "1.5", "1e3", "\"100\"", "null", "true", "[1]", "18446744073709551616"}) {
         INFO(bad);
         CHECK(kind_of(with_sampled(bad)) == ErrorKind::Data);
@@ -143,12 +148,6 @@ TEST_CASE("source.sampled_pixels is a non-negative integer or the model is refus
 }
 
 TEST_CASE("every field a model file carries has its type checked", "[model]") {
-    const std::string w = "[[0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581]]";
-    const auto with = [&](const std::string& section, const std::string& body) {
-        std::string text = valid_json(w, "[1.97, 1.03]");
-        text.pop_back();
-        return text + ", \"" + section + "\": " + body + "}";
-    };
     struct Case {
         const char* section;
         const char* body;
@@ -170,11 +169,11 @@ TEST_CASE("every field a model file carries has its type checked", "[model]") {
     };
     for (const Case& c : cases) {
         INFO(c.section << ": " << c.body);
-        CHECK(kind_of(with(c.section, c.body)) == ErrorKind::Data);
-        CHECK(message_of(with(c.section, c.body)) == std::string("m.json: ") + c.message);
+        CHECK(kind_of(with_section(c.section, c.body)) == ErrorKind::Data);
+        CHECK(message_of(with_section(c.section, c.body)) == std::string("m.json: ") + c.message);
     }
     // Absent fields keep their defaults.
-    const StainModel m = model_from_json(with("params", "{}"), "m.json");
+    const StainModel m = model_from_json(with_section("params", "{}"), "m.json");
     CHECK(m.params.seed == EstimateParams{}.seed);
     CHECK(m.params.max_iterations == EstimateParams{}.max_iterations);
 }
