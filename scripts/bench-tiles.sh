@@ -13,6 +13,7 @@ build=${1:-build}
 bin=$build/app/vahanorm
 tiles=${VAHANORM_SHARED_DATA:-../shared/data}/tiles
 [[ -x $bin ]] || { echo "build first: scripts/build.sh" >&2; exit 1; }
+[[ -z ${BASELINE:-} || -x $BASELINE ]] || { echo "bench-tiles: BASELINE=$BASELINE is not an executable" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -39,20 +40,18 @@ mkdir -p "$work/in"
 for i in $(seq -w 0 999); do ln -s "$(realpath "$tile")" "$work/in/t$i.png"; done
 /usr/bin/time -v "$bin" -q --threads 2 apply "$work/in/t000.png" --target "$work/target.json" -o "$work/one.png" \
   2>"$work/one.time"
-start=$(date +%s.%N)
-/usr/bin/time -v "$bin" -q --threads 2 apply "$work"/in/*.png --target "$work/target.json" -o "$work/out/" \
-  2>"$work/batch.time"
-end=$(date +%s.%N)
-rss() { awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$1"; }
+rss_mib() { echo "$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$1") / 1024" | bc -l; }
 printf '| run | peak RSS (MiB) | wall (s) | tiles/s |\n|---|---|---|---|\n'
-printf '| 1 tile | %.1f | | |\n' "$(echo "$(rss "$work/one.time") / 1024" | bc -l)"
-printf '| 1,000 tiles | %.1f | %.2f | %.0f |\n' "$(echo "$(rss "$work/batch.time") / 1024" | bc -l)" \
-  "$(echo "$end - $start" | bc -l)" "$(echo "1000 / ($end - $start)" | bc -l)"
-if [[ -n ${BASELINE:-} ]]; then
+printf '| 1 tile | %.1f | | |\n' "$(rss_mib "$work/one.time")"
+# batch LABEL EXECUTABLE NAME: the 1,000 tiles through EXECUTABLE into $work/NAME/, and its row.
+batch() {
+  local start end
   start=$(date +%s.%N)
-  /usr/bin/time -v "$BASELINE" -q --threads 2 apply "$work"/in/*.png --target "$work/target.json" -o "$work/base/" \
-    2>"$work/base.time"
+  /usr/bin/time -v "$2" -q --threads 2 apply "$work"/in/*.png --target "$work/target.json" -o "$work/$3/" \
+    2>"$work/$3.time"
   end=$(date +%s.%N)
-  printf '| 1,000 tiles, baseline | %.1f | %.2f | %.0f |\n' "$(echo "$(rss "$work/base.time") / 1024" | bc -l)" \
-    "$(echo "$end - $start" | bc -l)" "$(echo "1000 / ($end - $start)" | bc -l)"
-fi
+  printf '| %s | %.1f | %.2f | %.0f |\n' "$1" "$(rss_mib "$work/$3.time")" "$(echo "$end - $start" | bc -l)" \
+    "$(echo "1000 / ($end - $start)" | bc -l)"
+}
+batch "1,000 tiles" "$bin" out
+if [[ -n ${BASELINE:-} ]]; then batch "1,000 tiles, baseline" "$BASELINE" base; fi
