@@ -11,8 +11,10 @@
 
 #include "core/error.hpp"
 #include "core/stream.hpp"
+#include "tests/support/errors.hpp"
 
 using namespace vn;
+using test::error_of;
 
 namespace {
 
@@ -30,17 +32,6 @@ StreamLimits limits(int workers, std::size_t window_bytes) {
     return lim;
 }
 
-// The Error that `run` ends with; a run that ends without one fails the test.
-template <typename F>
-Error error_of(F&& run) {
-    try {
-        run();
-    } catch (const Error& e) {
-        return e;
-    }
-    FAIL("no error");
-    return Error(ErrorKind::Internal, "unreachable");
-}
 
 // A flag one thread sets and another waits for, without polling.
 class Latch {

@@ -31,6 +31,7 @@
 #include "io/slide_reader.hpp"
 #include "io/slide_tiff_reader.hpp"
 #include "io/tiff_writer.hpp"
+#include "tests/support/errors.hpp"
 #include "tests/support/recording_backend.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -57,14 +58,9 @@ vn::Backend& backend() {
 }
 
 ErrorKind kind_of(const std::function<void()>& f, std::string* message = nullptr) {
-    try {
-        f();
-    } catch (const vn::Error& e) {
-        if (message) *message = e.what();
-        return e.kind();
-    }
-    FAIL("no vn::Error was thrown");
-    return ErrorKind::Internal;
+    const vn::Error e = vn::test::error_of(f);
+    if (message) *message = e.what();
+    return e.kind();
 }
 
 std::vector<std::string> list_dir(const std::string& dir) {

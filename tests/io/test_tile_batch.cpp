@@ -19,6 +19,7 @@
 #include "core/synthetic.hpp"
 #include "io/image_io.hpp"
 #include "io/tile_batch.hpp"
+#include "tests/support/errors.hpp"
 #include "tests/support/recording_backend.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -210,13 +211,11 @@ TEST_CASE("a failed backend call ends the run after the results of the batches b
     vn::TileBatchOptions o;
     o.threads = 1;
     std::vector<InputResult> results;
-    try {
+    const vn::Error e = vn::test::error_of([&] {
         vn::normalize_tile_files(plans, backend, vn::builtin_reference(), std::nullopt, vn::EstimateParams{}, o,
                                  [&](InputResult&& r) { results.push_back(std::move(r)); });
-        FAIL("no error");
-    } catch (const vn::Error& e) {
-        CHECK(e.kind() == vn::ErrorKind::Device);
-    }
+    });
+    CHECK(e.kind() == vn::ErrorKind::Device);
     REQUIRE(results.size() == vn::kMinTileBatch);
     for (std::size_t i = 0; i < results.size(); ++i) CHECK(results[i].status == InputStatus::Ok);
     CHECK(backend.calls == 2);
@@ -258,11 +257,9 @@ TEST_CASE("read_image_into decodes into the span it is given, as read_image", "[
             CHECK(std::all_of(row + 3 * spec.width, row + stride, [](std::uint8_t b) { return b == 0xA5; }));
         }
         // A span of another size is the program's error, not the file's.
-        try {
+        const vn::Error e = vn::test::error_of([&] {
             vn::read_image_into(path, [&](int w, int h) { return vn::RgbSpan{memory.data(), w - 1, h, stride}; });
-            FAIL("no error");
-        } catch (const vn::Error& e) {
-            CHECK(e.kind() == vn::ErrorKind::Internal);
-        }
+        });
+        CHECK(e.kind() == vn::ErrorKind::Internal);
     }
 }
