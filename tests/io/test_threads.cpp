@@ -11,6 +11,7 @@
 #include "core/backend.hpp"
 #include "core/error.hpp"
 #include "io/threads.hpp"
+#include "tests/support/errors.hpp"
 
 using namespace vn;
 
@@ -23,15 +24,6 @@ struct SlurmCpus {
     SlurmCpus(const SlurmCpus&) = delete;
     SlurmCpus& operator=(const SlurmCpus&) = delete;
 };
-
-ErrorKind kind_of(int requested) {
-    try {
-        (void)resolve_thread_count(requested);
-    } catch (const Error& e) {
-        return e.kind();
-    }
-    return ErrorKind::Internal;
-}
 
 }  // namespace
 
@@ -58,7 +50,7 @@ TEST_CASE("thread count: a SLURM_CPUS_PER_TASK that is not a whole number of CPU
     for (const char* bad : {"junk", "1e3", "-2", " 4", "4 ", "2.5", "0"}) {
         INFO(bad);
         SlurmCpus slurm(bad);
-        CHECK(kind_of(0) == ErrorKind::Usage);
+        CHECK(test::error_of([] { (void)resolve_thread_count(0); }).kind() == ErrorKind::Usage);
         CHECK(resolve_thread_count(2) == 2);  // not read when a count is given
     }
     SlurmCpus slurm("junk");
