@@ -4,12 +4,11 @@
 // `fail_call`-th transform or normalize_tiles call (from 1) throws Error(Device, "device lost").
 #pragma once
 
-#include <cstdlib>
-
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -65,13 +64,13 @@ public:
         return inner_->normalize_tiles(target, params, tiles);
     }
 
-    // Read after the run (guarded by a mutex while it runs).
+    // Read after the run (written under a mutex while it runs).
     int calls = 0;                  // transform and normalize_tiles calls
     std::uint64_t tiles_seen = 0;   // tiles in those calls
     std::uint64_t src_outside = 0;  // tiles whose source pixels lie in no host buffer of this backend
     std::uint64_t dst_outside = 0;  // the same for the destination
-    std::size_t buffers() const { return buffers_.size(); }
     int max_live = 0;               // the most host buffers held at once
+    std::size_t buffers() const { return buffers_.size(); }  // host buffers handed out
 
 private:
     void record(const std::vector<TileJob>& tiles) {
