@@ -8,6 +8,7 @@
 #include "core/image.hpp"
 #include "core/model.hpp"
 #include "core/pixel_math.hpp"
+#include "core/uninitialized.hpp"
 
 namespace vn {
 
@@ -40,7 +41,7 @@ inline bool leave_out_artefacts(std::uint64_t artefacts, std::uint64_t all_tissu
 // ranks among all tissue pixels (kept and left out, in image order) are recorded, so that the
 // sample can be drawn over all tissue pixels as without the filter (sample_od).
 struct TissuePixels {
-    std::vector<std::uint8_t> rgb;
+    UninitializedBytes rgb;
     std::uint64_t total_pixels = 0;     // all pixels looked at
     std::uint64_t artefact_pixels = 0;  // tissue pixels left out as ink or artefacts
     std::vector<std::uint64_t> artefact_ranks;  // their ranks among all tissue pixels, ascending
