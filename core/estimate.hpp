@@ -35,7 +35,7 @@ inline bool leave_out_artefacts(std::uint64_t artefacts, std::uint64_t all_tissu
     return artefacts > 0 && artefacts * kArtefactMinShareInverse >= all_tissue;
 }
 
-// The tissue pixels (docs/method.md §1 of a set of images, packed RGB in image order.
+// The tissue pixels (docs/method.md §1) of a set of images, packed RGB in image order.
 // With exclude_artefacts, tissue pixels that fail px::is_artefact are counted, not kept (when
 // leave_out_artefacts says so; else every tissue pixel is kept and none counted), and their
 // ranks among all tissue pixels (kept and left out, in image order) are recorded, so that the
