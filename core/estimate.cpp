@@ -6,7 +6,6 @@
 #include <cstring>
 #include <cmath>
 #include <string>
-#include <utility>
 
 #include "core/error.hpp"
 #include "core/pixel_vectors.hpp"
@@ -26,24 +25,18 @@ constexpr int kBandRows = 16;  // work unit: fixed, so results never depend on t
 struct Band {
     std::size_t image;
     int y0, y1;
+    std::size_t bytes;  // of its pixels, packed
 };
 
 std::vector<Band> make_bands(const std::vector<RgbView>& images) {
     std::vector<Band> bands;
     for (std::size_t i = 0; i < images.size(); ++i)
-        for (int y = 0; y < images[i].height; y += kBandRows)
-            bands.push_back(Band{i, y, std::min(images[i].height, y + kBandRows)});
+        for (int y = 0; y < images[i].height; y += kBandRows) {
+            const int y1 = std::min(images[i].height, y + kBandRows);
+            bands.push_back(Band{i, y, y1, 3 * static_cast<std::size_t>(images[i].width) * static_cast<std::size_t>(y1 - y)});
+        }
     return bands;
 }
-
-template <typename F>
-void for_each_band(const std::vector<Band>& bands, ThreadPool* pool, const F& fn) {
-    if (pool)
-        pool->parallel_for(bands.size(), [&](std::size_t i) { fn(i); });
-    else
-        for (std::size_t i = 0; i < bands.size(); ++i) fn(i);
-}
-
 
 }  // namespace
 
@@ -106,25 +99,36 @@ std::vector<std::uint64_t> sample_ranks(std::uint64_t n, std::uint64_t k, std::u
 
 TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool, bool exclude_artefacts) {
     const std::vector<Band> bands = make_bands(images);
-    // Each band packs its tissue pixels at its own offset; the pieces are then joined in order.
-    std::vector<std::size_t> offset(bands.size() + 1, 0);
-    for (std::size_t i = 0; i < bands.size(); ++i)
-        offset[i + 1] = offset[i] + static_cast<std::size_t>(bands[i].y1 - bands[i].y0) *
-                                        static_cast<std::size_t>(images[bands[i].image].width) * 3u;
+    // Room for every pixel of every band (not zero-filled: each band's scan writes what is read).
+    std::size_t room = 0;
+    for (const Band& b : bands) room += b.bytes;
     TissuePixels out;
-    out.rgb.resize(offset.back());
-    std::vector<std::size_t> used(bands.size(), 0);
-    // Per band: the ranks, among the band's tissue pixels, of those left out, and their colours.
+    out.rgb.resize(room);
+    // Band bi packs its tissue pixels at start[bi]. On the pool each band starts where it would
+    // with every pixel kept, and the pieces are joined below; on one thread each band starts
+    // where the one before ended, so the pixels are in place already. A scan writes only within
+    // the room of the band's own pixels from its start (core/tissue_scan.hpp).
+    std::vector<std::size_t> start(bands.size(), 0), used(bands.size(), 0);
+    // Per band: the ranks, among the band's tissue pixels, of those left out, and their colors.
     std::vector<LeftOut> left_out(bands.size());
-    for_each_band(bands, pool, [&](std::size_t bi) {
+    const auto scan = [&](std::size_t bi) {
         const Band& band = bands[bi];
-        used[bi] = scan_tissue_band(images[band.image], band.y0, band.y1, exclude_artefacts, out.rgb.data() + offset[bi],
+        used[bi] = scan_tissue_band(images[band.image], band.y0, band.y1, exclude_artefacts, out.rgb.data() + start[bi],
                                     left_out[bi]);
-    });
+    };
+    if (pool) {
+        for (std::size_t i = 1; i < bands.size(); ++i) start[i] = start[i - 1] + bands[i - 1].bytes;
+        pool->parallel_for(bands.size(), scan);
+    } else {
+        for (std::size_t i = 0; i < bands.size(); ++i) {
+            if (i > 0) start[i] = start[i - 1] + used[i - 1];
+            scan(i);
+        }
+    }
     std::size_t end = 0;
     std::vector<std::uint8_t> artefact_rgb;
     for (std::size_t i = 0; i < bands.size(); ++i) {
-        if (end != offset[i]) std::memmove(out.rgb.data() + end, out.rgb.data() + offset[i], used[i]);
+        if (end != start[i]) std::memmove(out.rgb.data() + end, out.rgb.data() + start[i], used[i]);
         // The band's first tissue pixel has rank end / 3 + (pixels left out so far).
         const std::uint64_t base = end / 3 + out.artefact_ranks.size();
         for (std::uint64_t r : left_out[i].ranks) out.artefact_ranks.push_back(base + r);
@@ -135,20 +139,20 @@ TissuePixels gather_tissue(const std::vector<RgbView>& images, ThreadPool* pool,
     for (const RgbView& img : images) out.total_pixels += img.pixel_count();
     out.artefact_pixels = out.artefact_ranks.size();
     if (out.artefact_pixels == 0 || leave_out_artefacts(out.artefact_pixels, out.all_tissue())) return out;
-    // Too few to be ink: every tissue pixel is kept, as without the filter (put back in place).
-    std::vector<std::uint8_t> all(3 * static_cast<std::size_t>(out.all_tissue()));
-    std::size_t from = 0, to = 0;  // bytes of out.rgb copied, bytes of `all` written
-    for (std::size_t j = 0; j < out.artefact_ranks.size(); ++j) {
-        const std::size_t until = 3 * static_cast<std::size_t>(out.artefact_ranks[j] - j);  // kept pixels before it
-        std::copy(out.rgb.begin() + static_cast<std::ptrdiff_t>(from),
-                  out.rgb.begin() + static_cast<std::ptrdiff_t>(until), all.begin() + static_cast<std::ptrdiff_t>(to));
-        to += until - from;
-        from = until;
-        std::copy_n(artefact_rgb.begin() + static_cast<std::ptrdiff_t>(3 * j), 3, all.begin() + static_cast<std::ptrdiff_t>(to));
-        to += 3;
+    // Too few to be ink: every tissue pixel is kept, as without the filter. The pixels left out
+    // go back in place, from the back (the buffer has room for every pixel: no reallocation).
+    std::size_t from = out.rgb.size();  // the kept bytes [0, from) are not yet in place
+    out.rgb.resize(3 * static_cast<std::size_t>(out.all_tissue()));
+    std::uint8_t* const data = out.rgb.data();
+    std::size_t to = out.rgb.size();  // the bytes from `to` on are
+    for (std::size_t j = out.artefact_ranks.size(); j-- > 0;) {
+        const std::size_t before = 3 * static_cast<std::size_t>(out.artefact_ranks[j] - j);  // kept bytes before it
+        to -= from - before;
+        std::memmove(data + to, data + before, from - before);
+        from = before;
+        to -= 3;
+        std::memcpy(data + to, artefact_rgb.data() + 3 * j, 3);
     }
-    std::copy(out.rgb.begin() + static_cast<std::ptrdiff_t>(from), out.rgb.end(), all.begin() + static_cast<std::ptrdiff_t>(to));
-    out.rgb = std::move(all);
     out.artefact_ranks.clear();
     out.artefact_pixels = 0;
     return out;

@@ -8,6 +8,7 @@
 #include "core/image.hpp"
 #include "core/model.hpp"
 #include "core/pixel_math.hpp"
+#include "core/uninitialized.hpp"
 
 namespace vn {
 
@@ -34,13 +35,13 @@ inline bool leave_out_artefacts(std::uint64_t artefacts, std::uint64_t all_tissu
     return artefacts > 0 && artefacts * kArtefactMinShareInverse >= all_tissue;
 }
 
-// The tissue pixels (docs/method.md §1 of a set of images, packed RGB in image order.
+// The tissue pixels (docs/method.md §1) of a set of images, packed RGB in image order.
 // With exclude_artefacts, tissue pixels that fail px::is_artefact are counted, not kept (when
 // leave_out_artefacts says so; else every tissue pixel is kept and none counted), and their
 // ranks among all tissue pixels (kept and left out, in image order) are recorded, so that the
 // sample can be drawn over all tissue pixels as without the filter (sample_od).
 struct TissuePixels {
-    std::vector<std::uint8_t> rgb;
+    UninitializedBytes rgb;
     std::uint64_t total_pixels = 0;     // all pixels looked at
     std::uint64_t artefact_pixels = 0;  // tissue pixels left out as ink or artefacts
     std::vector<std::uint64_t> artefact_ranks;  // their ranks among all tissue pixels, ascending

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -27,40 +28,25 @@ constexpr double kMaxMaxConc = 1e3;
 constexpr double kMaxLambdaConc = 10.0;
 
 // An optional field section.key of the model file: absent, `out` keeps its value; present with
-// the wrong type, Error(Data) naming it. Every field to_json writes is read back, so a model
-// loaded and saved again loses nothing.
-void read_field(const json& section, const char* name, const char* key, const std::string& what, double& out) {
+// the wrong type (or an integer out of range of `out`), Error(Data) naming it. Every field
+// to_json writes is read back, so a model loaded and saved again loses nothing.
+template <typename T>
+void read_field(const json& section, const char* name, const char* key, const std::string& what, T& out) {
     if (!section.contains(key)) return;
     const json& v = section.at(key);
-    if (!v.is_number()) fail(ErrorKind::Data, what + ": \"" + name + "." + key + "\" must be a number");
-    out = v.get<double>();
-}
-template <typename Unsigned>
-void read_field(const json& section, const char* name, const char* key, const std::string& what, Unsigned& out) {
-    if (!section.contains(key)) return;
-    const json& v = section.at(key);
-    if (!v.is_number_unsigned())
-        fail(ErrorKind::Data, what + ": \"" + name + "." + key + "\" must be a non-negative integer");
-    out = v.get<Unsigned>();
-}
-void read_field(const json& section, const char* name, const char* key, const std::string& what, int& out) {
-    std::uint64_t v = static_cast<std::uint64_t>(out);
-    read_field(section, name, key, what, v);
-    if (v > static_cast<std::uint64_t>(std::numeric_limits<int>::max()))
-        fail(ErrorKind::Data, what + ": \"" + name + "." + key + "\" is too large");
-    out = static_cast<int>(v);
-}
-void read_field(const json& section, const char* name, const char* key, const std::string& what, bool& out) {
-    if (!section.contains(key)) return;
-    const json& v = section.at(key);
-    if (!v.is_boolean()) fail(ErrorKind::Data, what + ": \"" + name + "." + key + "\" must be true or false");
-    out = v.get<bool>();
-}
-void read_field(const json& section, const char* name, const char* key, const std::string& what, std::string& out) {
-    if (!section.contains(key)) return;
-    const json& v = section.at(key);
-    if (!v.is_string()) fail(ErrorKind::Data, what + ": \"" + name + "." + key + "\" must be a string");
-    out = v.get<std::string>();
+    const auto refuse = [&](const char* why) { fail(ErrorKind::Data, what + ": \"" + name + "." + key + "\" " + why); };
+    if constexpr (std::is_same_v<T, bool>) {
+        if (!v.is_boolean()) refuse("must be true or false");
+    } else if constexpr (std::is_same_v<T, double>) {
+        if (!v.is_number()) refuse("must be a number");
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        if (!v.is_string()) refuse("must be a string");
+    } else {
+        static_assert(std::is_integral_v<T>, "a field is a bool, double, string or integer");
+        if (!v.is_number_unsigned()) refuse("must be a non-negative integer");
+        if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) refuse("is too large");
+    }
+    out = v.get<T>();
 }
 
 // The object `key` of `j`, or nullptr when absent; present and not an object is Error(Data).

@@ -1,4 +1,4 @@
-// The per-pixel math of the method (docs/method.md §1,
+// The per-pixel math of the method (docs/method.md §1),
 // written once and compiled both for the host and for CUDA devices.
 //
 // Rules for this file: plain inline functions over small trivially copyable structs; no

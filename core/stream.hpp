@@ -61,30 +61,42 @@ void run_ordered(std::uint64_t count, const StreamLimits& limits,
     struct State {
         std::mutex mu;
         std::condition_variable ready;  // an item is done, failed, or no more start: the consumer
-        std::condition_variable space;  // bytes were released, or the end: the workers
+        std::condition_variable space;  // an item was consumed, or the end: the workers
         std::uint64_t next = 0;         // the next index to start; 0..next-1 have started
-        std::uint64_t consumed = 0;     // 0..consumed-1 have been consumed
-        std::size_t reserved = 0;       // bytes of started, unconsumed items
-        std::map<std::uint64_t, std::pair<Item, std::size_t>> done;
+        std::size_t reserved = 0;       // the cost (below) of started, unconsumed items
+        std::map<std::uint64_t, std::pair<Item, std::size_t>> done;  // with its cost
         std::uint64_t failed = kNone;   // the lowest failing index
         std::exception_ptr failure;     // its exception
         bool stopped = false;           // *stop was seen: no item starts any more
         bool quit = false;              // the consumer is leaving: no item starts any more
     } s;
     const int workers = static_cast<int>(std::min<std::uint64_t>(count, static_cast<std::uint64_t>(std::max(1, limits.workers))));
-    const std::size_t window = limits.window_bytes;
+    // What an item costs out of the window: its bytes, or without a byte bound one unit, of
+    // workers + 1 (each worker has at most one unconsumed item beyond the consumer's).
+    const std::size_t window = limits.window_bytes != 0 ? limits.window_bytes : static_cast<std::size_t>(workers) + 1;
+    const auto cost = [&](std::size_t bytes) { return limits.window_bytes != 0 ? bytes : std::size_t{1}; };
     // Latched under s.mu, so that once one thread saw the flag every thread acts on it.
     const auto see_stop = [&] {
         if (!s.stopped && limits.stop && limits.stop->load(std::memory_order_relaxed)) s.stopped = true;
         return s.stopped;
     };
-    // Without a byte bound, each worker has at most one unconsumed item beyond the consumer's.
-    const std::uint64_t max_items = window == 0 ? static_cast<std::uint64_t>(workers) + 1 : UINT64_MAX;
+    // Records item `index`'s exception (of several, the lowest index wins); under s.mu. The
+    // caller then wakes the consumer and the workers (ready, space): nothing more starts.
+    const auto record_failure = [&](std::uint64_t index) {
+        if (index < s.failed) {
+            s.failed = index;
+            s.failure = std::current_exception();
+        }
+    };
+    const auto wake_all = [&] {
+        s.ready.notify_all();
+        s.space.notify_all();
+    };
 
     const auto work = [&](int worker) {
         for (;;) {
             std::uint64_t index = 0;
-            std::size_t bytes = 0;
+            std::size_t units = 0;
             {
                 std::unique_lock<std::mutex> lock(s.mu);
                 for (;;) {
@@ -95,37 +107,29 @@ void run_ordered(std::uint64_t count, const StreamLimits& limits,
                         return;
                     }
                     try {
-                        bytes = item_bytes(s.next);
+                        units = cost(item_bytes(s.next));
                     } catch (...) {
-                        s.failed = s.next;
-                        s.failure = std::current_exception();
+                        record_failure(s.next);
                         lock.unlock();
-                        s.ready.notify_all();
-                        s.space.notify_all();
+                        wake_all();
                         return;
                     }
-                    const bool fits = window == 0 ? s.next - s.consumed < max_items
-                                                  : s.reserved == 0 || s.reserved + bytes <= window;
-                    if (fits) break;
+                    if (s.reserved == 0 || s.reserved + units <= window) break;
                     s.space.wait(lock);
                 }
                 index = s.next++;
-                s.reserved += bytes;
+                s.reserved += units;
             }
             try {
                 Item item = produce(index, worker);
                 std::lock_guard<std::mutex> lock(s.mu);
-                s.done.emplace(index, std::make_pair(std::move(item), bytes));
+                s.done.emplace(index, std::make_pair(std::move(item), units));
             } catch (...) {
                 {
                     std::lock_guard<std::mutex> lock(s.mu);
-                    if (index < s.failed) {
-                        s.failed = index;
-                        s.failure = std::current_exception();
-                    }
+                    record_failure(index);
                 }
-                s.ready.notify_all();
-                s.space.notify_all();  // the other workers: start nothing more
+                wake_all();
                 return;
             }
             s.ready.notify_all();
@@ -172,7 +176,6 @@ void run_ordered(std::uint64_t count, const StreamLimits& limits,
             {
                 std::lock_guard<std::mutex> lock(s.mu);
                 s.reserved -= item.second;
-                s.consumed = index + 1;
             }
             s.space.notify_all();
         }

@@ -121,19 +121,11 @@ std::size_t scan_band(const RgbView& img, int y0, int y1, bool exclude_artefacts
 }
 
 VN_VERSION_DEFAULT
-std::size_t scan_band(const RgbView& img, int y0, int y1, bool exclude_artefacts, std::uint8_t* dst,
-                      LeftOut& left_out) {
-    return scan_tissue_band_portable(img, y0, y1, exclude_artefacts, dst, left_out);
-}
-
-#else
-
-std::size_t scan_band(const RgbView& img, int y0, int y1, bool exclude_artefacts, std::uint8_t* dst,
-                      LeftOut& left_out) {
-    return scan_tissue_band_portable(img, y0, y1, exclude_artefacts, dst, left_out);
-}
-
 #endif
+std::size_t scan_band(const RgbView& img, int y0, int y1, bool exclude_artefacts, std::uint8_t* dst,
+                      LeftOut& left_out) {
+    return scan_tissue_band_portable(img, y0, y1, exclude_artefacts, dst, left_out);
+}
 
 }  // namespace versions
 

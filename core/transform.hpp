@@ -1,4 +1,4 @@
-// The fixed-model transform (docs/method.md §1 as a plan of precomputed constants.
+// The fixed-model transform (docs/method.md §1) as a plan of precomputed constants.
 #pragma once
 
 #include "core/image.hpp"

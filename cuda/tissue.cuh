@@ -1,4 +1,4 @@
-// Tissue pixels (docs/method.md §1 of a packed batch: counting, order-preserving
+// Tissue pixels (docs/method.md §1) of a packed batch: counting, order-preserving
 // compaction, and the gather of the seeded SNMF sample, so that the device sees exactly the
 // sample the CPU's core/estimate.cpp draws (tissue pixels in image order, vn::sample_kept_ranks).
 #pragma once

@@ -1,4 +1,4 @@
-// The transform kernels (docs/method.md §1: px::transform_pixel, one thread per 4 pixels.
+// The transform kernels (docs/method.md §1): px::transform_pixel, one thread per 4 pixels.
 #pragma once
 
 #include <cstddef>

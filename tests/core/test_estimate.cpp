@@ -75,7 +75,7 @@ TEST_CASE("tissue gathering keeps exactly the tissue pixels, in order", "[estima
     const TissuePixels t = gather_tissue({img.view()}, nullptr, false);
     const TissuePixels kept = gather_tissue({img.view()}, nullptr, true);
     const Tables& tab = tables();
-    std::vector<std::uint8_t> expected, expected_kept;
+    UninitializedBytes expected, expected_kept;
     std::uint64_t artefacts = 0;
     for (std::size_t i = 0; i < img.pixel_count(); ++i) {
         const std::uint8_t* p = img.pixels.data() + 3 * i;

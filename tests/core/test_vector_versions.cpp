@@ -122,7 +122,7 @@ TEST_CASE("concentration histogram: the counts of px::hist_bin(px::solve) per pi
     for (std::size_t count : {0u, 1u, 7u, 8u, 9u, 63u, 64u, 65u, 1000u, 70001u}) {
         const RgbImage img = test::random_image(static_cast<int>(count), 1, count);
         TissuePixels tissue;
-        tissue.rgb = img.pixels;
+        tissue.rgb.assign(img.pixels.begin(), img.pixels.end());
         std::vector<std::uint32_t> want(2 * px::kHistBins, 0);
         for (std::size_t i = 0; i < count; ++i) {
             const std::uint8_t* p = &img.pixels[3 * i];
