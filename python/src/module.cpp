@@ -49,6 +49,7 @@
 #include "io/input_plan.hpp"
 #include "io/sha256.hpp"
 #include "io/slide_pipeline.hpp"
+#include "io/source_estimate.hpp"
 #include "io/tiff_writer.hpp"
 #include "io/threads.hpp"
 #include "io/tile_batch.hpp"
@@ -314,23 +315,25 @@ std::vector<Source> sources_from(const nb::list& items) {
     return out;
 }
 
-// The CLI's estimate_from_sources (io/source_estimate.cpp) over files and arrays: one slide alone
-// gets the slide estimate; otherwise images are decoded whole, slides sampled, all pooled.
-// `fit`: the model is a target (the CLI's `fit` wording and provenance), else a source model
-// (`estimate`).
+// Files alone go through the CLI's estimate_from_sources (io/source_estimate.cpp: one slide
+// alone gets the slide estimate; otherwise images are decoded whole, slides sampled, all
+// pooled; the provenance of each file). With arrays among them, the same pooling in the order
+// given, an array in place. `fit`: the model is a target (the CLI's `fit` wording and
+// provenance), else a source model (`estimate`).
 std::string estimate_sources(const std::vector<Source>& sources, const std::string& params_json,
                              const std::string& device, int threads, bool fit) {
     const EstimateParams params = params_from_json(params_json);
     threads = python_thread_count(threads);
     std::unique_ptr<Backend> backend = make_backend(device, threads);
+    std::vector<std::string> paths;
+    for (const Source& s : sources)
+        if (!s.array) paths.push_back(s.path);
     StainModel m;
-    std::size_t n_paths = 0;
-    for (const Source& s : sources) n_paths += !s.array;
     try {
-        if (sources.size() == 1 && !sources[0].array && is_slide(sources[0].path)) {
-            SlideEstimateOptions eo;
-            eo.threads = threads;
-            m = estimate_slide(sources[0].path, *backend, params, eo);
+        if (paths.size() == sources.size()) {
+            SourceOptions so;
+            so.threads = threads;
+            m = estimate_from_sources(paths, *backend, params, so);
         } else {
             SlideEstimateOptions eo;
             eo.threads = threads;
@@ -356,26 +359,22 @@ std::string estimate_sources(const std::vector<Source>& sources, const std::stri
                 m = backend->estimate(views, params);
             } catch (const Error& e) {
                 if (e.kind() != ErrorKind::Data) throw;
-                std::string who;
-                if (sources.size() == 1)
-                    who = sources[0].array ? "image" : sources[0].path;
-                else
-                    who = std::to_string(sources.size()) + (n_paths == sources.size() ? " references" : " images");
-                fail(ErrorKind::Data, who + ": " + e.what());
+                fail(ErrorKind::Data, (sources.size() == 1 ? std::string("image") : std::to_string(sources.size()) + " images") +
+                                          ": " + e.what());
             }
+            std::string names, sums;
+            for (const Source& s : sources) {
+                names += (names.empty() ? "" : ",") + (s.array ? std::string("<array>") : s.path);
+                if (!s.array) sums += (sums.empty() ? "" : ",") + sha256_file(s.path);
+            }
+            m.source_path = names;
+            m.source_sha256 = sums;
         }
     } catch (const Error& e) {
         if (fit && e.kind() == ErrorKind::Data)
             fail(ErrorKind::Data, std::string(e.what()) + " (cannot fit a target on this reference)");
         throw;
     }
-    std::string paths, sums;
-    for (const Source& s : sources) {
-        paths += (paths.empty() ? "" : ",") + (s.array ? std::string("<array>") : s.path);
-        if (!s.array) sums += (sums.empty() ? "" : ",") + sha256_file(s.path);
-    }
-    m.source_path = paths;
-    m.source_sha256 = sums;
     return to_json(m);
 }
 
