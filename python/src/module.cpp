@@ -12,7 +12,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -648,12 +647,9 @@ NB_MODULE(_core, m) {
     m.def("model_check", [](const std::string& text, const std::string& what) { (void)model_from_json(text, what); },
           nb::arg("text"), nb::arg("what"));
     m.def("model_load", [](const std::string& path) {
-        (void)load_model(path);  // the CLI's checks and messages
-        std::ifstream in(path, std::ios::binary);
-        if (!in) fail(ErrorKind::Input, path + ": cannot open model file");
-        std::ostringstream text;
-        text << in.rdbuf();
-        return text.str();
+        std::string text = read_model_text(path);
+        (void)model_from_json(text, path);  // the CLI's checks and messages (io/model_file.cpp, load_model)
+        return text;
     });
     m.def("write_file", [](const std::string& path, const std::string& text) {
         write_file_atomic(path, text.data(), text.size());
