@@ -531,16 +531,42 @@ void quiet_cli_logging() {
     });
 }
 
+// What apply_slide and apply_tiles take alike: the resolved thread count, the options object,
+// the target and the fixed source model (when given).
+struct ApplyArgs {
+    int threads = 0;
+    json options;
+    StainModel target;
+    std::optional<StainModel> fixed_source;
+};
+
+ApplyArgs apply_args(const std::string& target_json, const std::optional<std::string>& source_json,
+                     const std::string& options_json, int threads) {
+    ApplyArgs a;
+    a.threads = python_thread_count(threads);
+    a.options = json::parse(options_json);
+    a.target = model_from_json(target_json, "target");
+    if (source_json) a.fixed_source = model_from_json(*source_json, "source");
+    return a;
+}
+
+// The options' "params" (estimation parameters by their model-file names).
+EstimateParams apply_params(const json& o) { return params_from_json(o.contains("params") ? o["params"].dump() : ""); }
+
+// The options' "quality" of JPEG outputs, 1..100.
+int apply_quality(const json& o) {
+    const int quality = o.value("quality", app::kDefaultJpegQuality);
+    if (quality < 1 || quality > app::kMaxJpegQuality) fail(ErrorKind::Usage, "quality: expected 1..100");
+    return quality;
+}
+
 // One whole slide through the CLI's own code for it (app/apply_slide.cpp, as `vahanorm apply
 // SLIDE -o OUT`); returns its report record (JSON text).
 std::string apply_slide_py(const std::string& input, const std::string& output, const std::string& target_json,
                            const std::optional<std::string>& source_json, const std::string& options_json,
                            const std::string& device, int threads) {
-    threads = python_thread_count(threads);
-    const json o = json::parse(options_json);
-    const StainModel target = model_from_json(target_json, "target");
-    std::optional<StainModel> fixed;
-    if (source_json) fixed = model_from_json(*source_json, "source");
+    const ApplyArgs a = apply_args(target_json, source_json, options_json, threads);
+    const json& o = a.options;
     app::ApplyOptions ao;
     ao.inputs = {input};
     ao.output = output;
@@ -552,8 +578,7 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
     ao.tile_size = o.value("tile_size", ao.tile_size);
     if (ao.tile_size < app::kTileSizeMultiple || ao.tile_size > kMaxSlideTileSize || ao.tile_size % app::kTileSizeMultiple != 0)
         fail(ErrorKind::Usage, "tile_size must be a multiple of 16 between 16 and 4096");
-    ao.quality = o.value("quality", app::kDefaultJpegQuality);
-    if (ao.quality < 1 || ao.quality > app::kMaxJpegQuality) fail(ErrorKind::Usage, "quality: expected 1..100");
+    ao.quality = apply_quality(o);
     ao.bigtiff = o.value("bigtiff", false);
     ao.keep_associated = o.value("keep_associated", false);
     ao.continue_on_failed_estimate = o.value("continue_on_failed_estimate", false);
@@ -563,9 +588,8 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
         fail(ErrorKind::Usage, "keep_associated: the tiff layout (a page pyramid) has no place for label and macro "
                                "images; use format='svs' or 'ome'");
     app::GlobalOptions g;
-    g.threads = threads;
-    g.device = device;
-    const EstimateParams params = params_from_json(o.contains("params") ? o["params"].dump() : "");
+    g.threads = a.threads;
+    const EstimateParams params = apply_params(o);
     g.seed = params.seed;
     g.sample_size = params.sample_size;
 
@@ -580,8 +604,8 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
         fail(ErrorKind::Input, input + ": not a whole slide (use apply_tiles or Normalizer for images)");
     }
     check_output_is_not_input(input, output);
-    std::unique_ptr<Backend> backend = make_backend(device, threads);
-    return app::record_json(app::apply_slide(plan, ao, g, *backend, target, fixed)).dump();
+    std::unique_ptr<Backend> backend = make_backend(device, a.threads);
+    return app::record_json(app::apply_slide(plan, ao, g, *backend, a.target, a.fixed_source)).dump();
 }
 
 // Tile files into a directory, as `vahanorm apply TILES... -o DIR/`: the CLI's planning
@@ -591,16 +615,12 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
 std::string apply_tiles_py(const std::vector<std::string>& inputs, const std::string& outdir, const std::string& target_json,
                            const std::optional<std::string>& source_json, const std::string& options_json,
                            const std::string& device, int threads) {
-    threads = python_thread_count(threads);
-    const json o = json::parse(options_json);
-    const StainModel target = model_from_json(target_json, "target");
-    std::optional<StainModel> fixed;
-    if (source_json) fixed = model_from_json(*source_json, "source");
-    const EstimateParams params = params_from_json(o.contains("params") ? o["params"].dump() : "");
+    const ApplyArgs a = apply_args(target_json, source_json, options_json, threads);
+    const json& o = a.options;
+    const EstimateParams params = apply_params(o);
     TileBatchOptions to;
-    to.threads = threads;
-    to.jpeg_quality = o.value("quality", app::kDefaultJpegQuality);
-    if (to.jpeg_quality < 1 || to.jpeg_quality > app::kMaxJpegQuality) fail(ErrorKind::Usage, "quality: expected 1..100");
+    to.threads = a.threads;
+    to.jpeg_quality = apply_quality(o);
     app::ApplyOptions ao;
     ao.inputs = inputs;
     ao.output = outdir + "/";  // directory mode, as -o DIR/
@@ -618,8 +638,8 @@ std::string apply_tiles_py(const std::vector<std::string>& inputs, const std::st
         else
             tiles.push_back(p);
     }
-    std::unique_ptr<Backend> backend = make_backend(device, threads);
-    normalize_tile_files(tiles, *backend, target, fixed, params, to,
+    std::unique_ptr<Backend> backend = make_backend(device, a.threads);
+    normalize_tile_files(tiles, *backend, a.target, a.fixed_source, params, to,
                          [&](InputResult&& r) { records.push_back(app::record_json(r)); });
     return records.dump();
 }
