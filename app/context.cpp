@@ -17,8 +17,6 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-// A count of threads has at most this many digits (it fits an int).
-constexpr std::size_t kMaxCountDigits = 9;
 // Room for the CUDA module's reason why it cannot serve (cuda/plugin.hpp).
 constexpr std::size_t kReasonBytes = 512;
 
@@ -40,17 +38,12 @@ std::vector<int> parse_device_list(const std::string& list) {
     return ids;
 }
 
-// A whole number written in decimal digits only (no sign, exponent or spaces), or -1.
-long long parse_count(const std::string& text) {
-    if (text.empty() || text.size() > kMaxCountDigits || text.find_first_not_of("0123456789") != std::string::npos) return -1;
-    return std::stoll(text);
-}
-
 }  // namespace
 
 void resolve_threads(GlobalOptions& g, const std::string& option) {
+    long long n = 0;  // not given, or 0: resolve_thread_count's choice
     if (!option.empty()) {
-        const long long n = parse_count(option);
+        n = parse_count(option);
         if (n < 0) {
             if (option.find_first_not_of("0123456789") == std::string::npos)
                 fail(ErrorKind::Usage, "--threads " + option + ": more than the limit of " + thread_limit_text());
@@ -58,12 +51,8 @@ void resolve_threads(GlobalOptions& g, const std::string& option) {
         }
         if (n > max_threads())
             fail(ErrorKind::Usage, "--threads " + option + ": more than the limit of " + thread_limit_text());
-        if (n > 0) {
-            g.threads = static_cast<int>(n);
-            return;
-        }
     }
-    g.threads = resolve_thread_count(0, [](const std::string& msg) { spdlog::warn("{}", msg); });
+    g.threads = resolve_thread_count(static_cast<int>(n), [](const std::string& msg) { spdlog::warn("{}", msg); });
 }
 
 void setup_logging(int verbosity) {
