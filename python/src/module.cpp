@@ -15,7 +15,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -183,54 +182,17 @@ OutArray owning_array(std::unique_ptr<std::uint8_t[]> buf, const std::vector<std
 
 // ---- backends ----------------------------------------------------------------------------------
 
-// Room for the CUDA module's reason why it cannot serve (cuda/plugin.hpp).
-constexpr std::size_t kReasonBytes = 512;
 // Slide output tiles from Python: a multiple of app::kTileSizeMultiple up to this.
 constexpr int kMaxSlideTileSize = 4096;
-
-// "cpu", "cuda", "cuda:N[,M...]", "cuda:all" or "auto", as the CLI's --device; the ids of
-// cuda:N[,M...] (empty for the others).
-std::vector<int> parse_device(const std::string& d) {
-    if (d == "cpu" || d == "auto" || d == "cuda" || d == "cuda:all") return {};
-    if (d.rfind("cuda:", 0) != 0)
-        fail(ErrorKind::Usage, "device: expected cpu, cuda, cuda:N[,M...], cuda:all or auto, got '" + d + "'");
-    std::vector<int> ids;
-    std::stringstream ss(d.substr(5));
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        if (item.empty() || item.size() > 6 || item.find_first_not_of("0123456789") != std::string::npos) ids.clear();
-        if (item.empty() || item.size() > 6 || item.find_first_not_of("0123456789") != std::string::npos) break;
-        ids.push_back(std::atoi(item.c_str()));
-    }
-    if (ids.empty() || d.back() == ',') fail(ErrorKind::Usage, "device: expected cuda:N[,M...], got " + d);
-    return ids;
-}
 
 // `threads` of the API, resolved once per call or Normalizer: None (0) is $SLURM_CPUS_PER_TASK,
 // else the usable CPUs (io/threads.hpp).
 int python_thread_count(int threads) { return resolve_thread_count(threads, {}, "threads=N"); }
 
-std::unique_ptr<Backend> make_backend(const std::string& d, int threads) {
-    std::vector<int> ids = parse_device(d);
-    if (d == "cpu") return make_cpu_backend(threads);
-    if (ids.empty()) ids = {0};
-    std::string why;
-    // The CLI's loader (app/cuda_plugin.cpp): the module's ABI and struct layouts checked, its
-    // exceptions turned into vn::Error with their kinds.
-    const app::CudaPlugin* plugin = app::load_cuda_plugin(&why);
-    char reason[kReasonBytes] = "";
-    const int count = plugin ? plugin->device_count(reason, sizeof reason) : 0;
-    if (plugin && count == 0) why = reason;
-    if (d == "auto" && count == 0) return make_cpu_backend(threads);
-    if (!plugin) fail(ErrorKind::Device, "device " + d + ": " + why);
-    if (d == "cuda:all") {
-        ids.clear();
-        for (int i = 0; i < count; ++i) ids.push_back(i);
-    }
-    int kind = static_cast<int>(ErrorKind::Device);
-    Backend* b = plugin->make_backend(ids.data(), static_cast<int>(ids.size()), threads, reason, sizeof reason, &kind);
-    if (!b) fail(static_cast<ErrorKind>(kind), "device " + d + ": " + reason);
-    return std::unique_ptr<Backend>(b);
+// The CLI's device policy and CUDA module loader (app/cuda_plugin.hpp: the module's ABI and
+// struct layouts checked, its exceptions turned into vn::Error with their kinds).
+std::unique_ptr<Backend> make_backend(const std::string& device, int threads) {
+    return app::make_device_backend(device, threads, "device");
 }
 
 // ---- parameters --------------------------------------------------------------------------------
@@ -387,7 +349,7 @@ public:
           device_(device),
           threads_(python_thread_count(threads)),
           params_(params_from_json(params)) {
-        (void)parse_device(device);
+        (void)app::parse_device(device, "device");
         if (source) {
             source_ = model_from_json(*source, "source");
             plan_ = make_plan(*source_, target_);
