@@ -10,7 +10,6 @@
 #include "core/model.hpp"
 #include "io/atomic_file.hpp"
 #include "io/model_file.hpp"
-#include "io/sha256.hpp"
 
 namespace vn::app {
 
@@ -28,9 +27,7 @@ int run_estimate(const GlobalOptions& g, const EstimateOptions& o) {
     auto backend = make_backend(g);
     Report report("estimate", backend->name());
     const auto t0 = std::chrono::steady_clock::now();
-    StainModel m = estimate_from_sources({o.input}, *backend, estimate_params(g), source_options(g, 1));
-    m.source_path = o.input;
-    if (m.source_sha256.empty()) m.source_sha256 = sha256_file(o.input);  // a slide's estimate hashes it already
+    const StainModel m = estimate_from_sources({o.input}, *backend, estimate_params(g), source_options(g, 1));
     if (to_stdout)
         write_stdout(to_json(m));
     else

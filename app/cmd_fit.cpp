@@ -11,7 +11,6 @@
 #include "core/model.hpp"
 #include "io/atomic_file.hpp"
 #include "io/model_file.hpp"
-#include "io/sha256.hpp"
 
 namespace vn::app {
 
@@ -38,13 +37,6 @@ int run_fit(const GlobalOptions& g, const FitOptions& o) {
             fail(ErrorKind::Data, std::string(e.what()) + " (cannot fit a target on this reference)");
         throw;
     }
-    std::string paths, sums;
-    for (const std::string& r : o.refs) {
-        paths += (paths.empty() ? "" : ",") + r;
-        sums += (sums.empty() ? "" : ",") + sha256_file(r);
-    }
-    m.source_path = paths;
-    m.source_sha256 = sums;
     if (to_stdout)
         write_stdout(to_json(m));
     else
@@ -55,7 +47,7 @@ int run_fit(const GlobalOptions& g, const FitOptions& o) {
                  to_stdout ? "the model to standard output" : o.output, m.stain[0][0], m.stain[0][1], m.stain[0][2],
                  m.stain[1][0], m.stain[1][1], m.stain[1][2], m.max_conc[0], m.max_conc[1], m.tissue_pixels,
                  m.artefact_pixels, secs);
-    report.add_model(paths, o.output, m, secs);
+    report.add_model(m.source_path, o.output, m, secs);
     report.write(g.report, kExitOk);
     return kExitOk;
 }

@@ -59,10 +59,9 @@ struct DemoOptions {
 void add_demo(CLI::App& app, DemoOptions& o);
 int run_demo(const GlobalOptions& g, const DemoOptions& o);
 
-// Shared helpers of the subcommands (names of files: io/paths.hpp).
-bool is_directory(const std::string& path);
+// Shared helpers of the subcommands (names of files: io/paths.hpp; directories:
+// io/atomic_file.hpp).
 bool file_exists(const std::string& path);
-// mkdir -p; throws Error(Output).
 // "-" and the names of standard output (/dev/stdout, /dev/fd/1, /proc/self/fd/1): `fit` and
 // `estimate` write the model there; `apply` refuses them (images do not go to a stream).
 bool is_stdout_path(const std::string& path);

@@ -2,8 +2,6 @@
 
 #include <csignal>
 #include <cstdlib>
-#include <sstream>
-#include <vector>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -17,40 +15,18 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-// A count of threads has at most this many digits (it fits an int).
-constexpr std::size_t kMaxCountDigits = 9;
-// Room for the CUDA module's reason why it cannot serve (cuda/plugin.hpp).
-constexpr std::size_t kReasonBytes = 512;
-
 extern "C" void on_stop_signal(int sig) {
     g_stop.store(true);
     // A second signal ends the process the default way.
     std::signal(sig, SIG_DFL);
 }
 
-std::vector<int> parse_device_list(const std::string& list) {
-    std::vector<int> ids;
-    std::stringstream ss(list);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos)
-            fail(ErrorKind::Usage, "--device: expected cuda:N[,M...], got cuda:" + list);
-        ids.push_back(std::atoi(item.c_str()));
-    }
-    return ids;
-}
-
-// A whole number written in decimal digits only (no sign, exponent or spaces), or -1.
-long long parse_count(const std::string& text) {
-    if (text.empty() || text.size() > kMaxCountDigits || text.find_first_not_of("0123456789") != std::string::npos) return -1;
-    return std::stoll(text);
-}
-
 }  // namespace
 
 void resolve_threads(GlobalOptions& g, const std::string& option) {
+    long long n = 0;  // not given, or 0: resolve_thread_count's choice
     if (!option.empty()) {
-        const long long n = parse_count(option);
+        n = parse_count(option);
         if (n < 0) {
             if (option.find_first_not_of("0123456789") == std::string::npos)
                 fail(ErrorKind::Usage, "--threads " + option + ": more than the limit of " + thread_limit_text());
@@ -58,12 +34,8 @@ void resolve_threads(GlobalOptions& g, const std::string& option) {
         }
         if (n > max_threads())
             fail(ErrorKind::Usage, "--threads " + option + ": more than the limit of " + thread_limit_text());
-        if (n > 0) {
-            g.threads = static_cast<int>(n);
-            return;
-        }
     }
-    g.threads = resolve_thread_count(0, [](const std::string& msg) { spdlog::warn("{}", msg); });
+    g.threads = resolve_thread_count(static_cast<int>(n), [](const std::string& msg) { spdlog::warn("{}", msg); });
 }
 
 void setup_logging(int verbosity) {
@@ -96,36 +68,9 @@ void check_stop() {
 }
 
 std::unique_ptr<Backend> make_backend(const GlobalOptions& g) {
-    const std::string& d = g.device;
-    std::unique_ptr<Backend> backend;
-    if (d == "cpu") {
-        backend = make_cpu_backend(g.threads);
-    } else if (d == "auto" || d == "cuda" || d.rfind("cuda:", 0) == 0) {
-        std::vector<int> ids = {0};
-        if (d.rfind("cuda:", 0) == 0 && d != "cuda:all") ids = parse_device_list(d.substr(5));
-        std::string why;
-        const CudaPlugin* plugin = load_cuda_plugin(&why);
-        char reason[kReasonBytes] = "";
-        const int count = plugin ? plugin->device_count(reason, sizeof reason) : 0;
-        if (plugin && count == 0) why = reason;
-        if (d == "auto" && count == 0) {
-            spdlog::info("device: no usable CUDA device ({}), using the CPU", why);
-            backend = make_cpu_backend(g.threads);
-        } else {
-            if (!plugin) fail(ErrorKind::Device, "--device " + d + ": " + why);
-            if (d == "cuda:all") {
-                ids.clear();
-                for (int i = 0; i < count; ++i) ids.push_back(i);
-            }
-            int kind = static_cast<int>(ErrorKind::Device);
-            Backend* b = plugin->make_backend(ids.data(), static_cast<int>(ids.size()), g.threads, reason, sizeof reason,
-                                              &kind);
-            if (!b) fail(static_cast<ErrorKind>(kind), "--device " + d + ": " + reason);
-            backend.reset(b);
-        }
-    } else {
-        fail(ErrorKind::Usage, "--device: expected cpu, cuda, cuda:N[,M...], cuda:all or auto, got '" + d + "'");
-    }
+    std::unique_ptr<Backend> backend = make_device_backend(g.device, g.threads, "--device", [](const std::string& why) {
+        spdlog::info("device: no usable CUDA device ({}), using the CPU", why);
+    });
     spdlog::info("device: {}", backend->name());
     return backend;
 }

@@ -8,12 +8,18 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <vector>
 
 #include "core/error.hpp"
 
 namespace vn::app {
 namespace {
+
+// Room for the CUDA module's reason why it cannot serve (cuda/plugin.hpp).
+constexpr std::size_t kReasonBytes = 512;
+// A device number of cuda:N[,M...] has at most this many digits.
+constexpr std::size_t kMaxDeviceDigits = 6;
 
 vahanorm_cuda_make_backend_fn g_make_backend = nullptr;
 vahanorm_cuda_last_error_fn g_last_error = nullptr;
@@ -176,6 +182,51 @@ const CudaPlugin* load_cuda_plugin(std::string* why) {
     });
     if (!loaded && why) *why = failure;
     return loaded;
+}
+
+std::vector<int> parse_device(const std::string& device, const std::string& option) {
+    if (device == "cpu" || device == "auto" || device == "cuda" || device == "cuda:all") return {};
+    if (device.rfind("cuda:", 0) != 0)
+        fail(ErrorKind::Usage,
+             option + ": expected cpu, cuda, cuda:N[,M...], cuda:all or auto, got '" + device + "'");
+    std::vector<int> ids;
+    std::stringstream ss(device.substr(5));
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (item.empty() || item.size() > kMaxDeviceDigits || item.find_first_not_of("0123456789") != std::string::npos) {
+            ids.clear();
+            break;
+        }
+        ids.push_back(std::atoi(item.c_str()));
+    }
+    if (ids.empty() || device.back() == ',')
+        fail(ErrorKind::Usage, option + ": expected cuda:N[,M...], got " + device);
+    return ids;
+}
+
+std::unique_ptr<Backend> make_device_backend(const std::string& device, int threads, const std::string& option,
+                                             const std::function<void(const std::string&)>& on_cpu_fallback) {
+    std::vector<int> ids = parse_device(device, option);
+    if (device == "cpu") return make_cpu_backend(threads);
+    if (ids.empty()) ids = {0};
+    std::string why;
+    const CudaPlugin* plugin = load_cuda_plugin(&why);
+    char reason[kReasonBytes] = "";
+    const int count = plugin ? plugin->device_count(reason, sizeof reason) : 0;
+    if (plugin && count == 0) why = reason;
+    if (device == "auto" && count == 0) {
+        if (on_cpu_fallback) on_cpu_fallback(why);
+        return make_cpu_backend(threads);
+    }
+    if (!plugin) fail(ErrorKind::Device, option + " " + device + ": " + why);
+    if (device == "cuda:all") {
+        ids.clear();
+        for (int i = 0; i < count; ++i) ids.push_back(i);
+    }
+    int kind = static_cast<int>(ErrorKind::Device);
+    Backend* b = plugin->make_backend(ids.data(), static_cast<int>(ids.size()), threads, reason, sizeof reason, &kind);
+    if (!b) fail(static_cast<ErrorKind>(kind), option + " " + device + ": " + reason);
+    return std::unique_ptr<Backend>(b);
 }
 
 }  // namespace vn::app

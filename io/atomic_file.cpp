@@ -216,11 +216,12 @@ void write_file_atomic(const std::string& path, const void* data, std::size_t si
 
 bool is_temp_name(const std::string& filename) { return filename.find(kTempMarker) != std::string::npos; }
 
+bool is_directory(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 void make_directories(const std::string& dir) {
-    const auto is_directory = [](const std::string& path) {
-        struct stat st {};
-        return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-    };
     std::size_t pos = 0;
     while (pos != std::string::npos) {
         pos = dir.find('/', pos + 1);

@@ -61,6 +61,9 @@ private:
 
 void write_file_atomic(const std::string& path, const void* data, std::size_t size);
 
+// True when `path` is a directory (or a link to one).
+bool is_directory(const std::string& path);
+
 // Creates the directory `dir` and its missing parents (like mkdir -p), for outputs; Error(Output)
 // when one cannot be made or `dir` exists and is not a directory.
 void make_directories(const std::string& dir);

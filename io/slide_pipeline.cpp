@@ -669,6 +669,20 @@ TransformPlan plan_transform(const SlideReader& slide, const std::string& in, co
     return plan;
 }
 
+// Level-0 tiles in flight: a tile's bytes, the tiles kInFlightBytes holds (at least 4), and
+// the tiles of one backend.transform call (a quarter of those, at most opt.batch_tiles).
+struct TileBudget {
+    std::size_t tile_bytes = 0, tiles = 0, batch = 0;
+};
+
+TileBudget tile_budget(const SlideOptions& opt) {
+    TileBudget b;
+    b.tile_bytes = static_cast<std::size_t>(opt.tile_size) * static_cast<std::size_t>(opt.tile_size) * 3u;
+    b.tiles = std::max<std::size_t>(4, kInFlightBytes / b.tile_bytes);
+    b.batch = std::clamp<std::size_t>(b.tiles / 4, 1, static_cast<std::size_t>(std::max(1, opt.batch_tiles)));
+    return b;
+}
+
 // Step 5: the stream's shape: tiles per item, workers, the window; the color table's choice.
 StreamPlan plan_stream(std::uint64_t tiles, double level0_pixels, const Backend& backend, const SlideOptions& opt,
                        int threads) {
@@ -680,11 +694,10 @@ StreamPlan plan_stream(std::uint64_t tiles, double level0_pixels, const Backend&
                         (opt.color_lut == ColorLut::Auto && backend.properties().prefers_color_table &&
                          level0_pixels >= kColorTableMinPixels));
     sp.transform = opt.transform && !table;
-    const std::size_t tile_bytes = static_cast<std::size_t>(opt.tile_size) * static_cast<std::size_t>(opt.tile_size) * 3u;
-    const std::size_t budget = std::max<std::size_t>(4, kInFlightBytes / tile_bytes);  // tiles
+    const TileBudget b = tile_budget(opt);
+    const std::size_t tile_bytes = b.tile_bytes;
     // backend.transform works on runs of tiles; a table lookup or a re-encode on single tiles.
-    sp.batch = sp.transform ? static_cast<int>(std::clamp<std::size_t>(budget / 4, 1, static_cast<std::size_t>(std::max(1, opt.batch_tiles))))
-                            : 1;
+    sp.batch = sp.transform ? static_cast<int>(b.batch) : 1;
     // A small slide still gives every worker an item; many workers get smaller items, so that
     // an item for each of them and one more stay within kInFlightBytes.
     const std::size_t bytes_per_tile = tile_bytes * (sp.transform ? 2u : 1u);
@@ -694,9 +707,8 @@ StreamPlan plan_stream(std::uint64_t tiles, double level0_pixels, const Backend&
     sp.item_bytes = static_cast<std::size_t>(sp.batch) * tile_bytes * (sp.transform ? 2u : 1u);
     // Two batches and a tile per worker ahead of the writer, within half of kInFlightBytes;
     // but always an item for every worker and one more.
-    const std::size_t ahead = std::min(2 * std::clamp<std::size_t>(budget / 4, 1, static_cast<std::size_t>(std::max(1, opt.batch_tiles))) +
-                                           static_cast<std::size_t>(threads),
-                                       std::max<std::size_t>(2, budget / 2));
+    const std::size_t ahead =
+        std::min(2 * b.batch + static_cast<std::size_t>(threads), std::max<std::size_t>(2, b.tiles / 2));
     sp.window_bytes = std::max(ahead * tile_bytes, sp.item_bytes * static_cast<std::size_t>(threads + 1));
     return sp;
 }
@@ -722,10 +734,9 @@ PyramidWriterOptions writer_options(const SlideReader& slide, const std::string&
     wo.tiff.bigtiff = opt.bigtiff == BigTiffMode::Always ||
                       (opt.bigtiff == BigTiffMode::Auto && needs_bigtiff(levels, opt.compression));
     wo.threads = threads;
-    const std::size_t tile_bytes = static_cast<std::size_t>(opt.tile_size) * static_cast<std::size_t>(opt.tile_size) * 3u;
-    const std::size_t budget = std::max<std::size_t>(4, kInFlightBytes / tile_bytes);  // tiles
-    const std::size_t batch = std::clamp<std::size_t>(budget / 4, 1, static_cast<std::size_t>(std::max(1, opt.batch_tiles)));
-    wo.max_in_flight = static_cast<int>(std::min(2 * batch + 2 * static_cast<std::size_t>(threads), std::max<std::size_t>(2, budget / 2)));
+    const TileBudget b = tile_budget(opt);
+    wo.max_in_flight =
+        static_cast<int>(std::min(2 * b.batch + 2 * static_cast<std::size_t>(threads), std::max<std::size_t>(2, b.tiles / 2)));
     wo.thumbnail_size = opt.thumbnail_size;
     wo.stop = opt.stop;
     return wo;

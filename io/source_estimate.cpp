@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "core/estimate.hpp"
 #include "io/region_mask.hpp"
+#include "io/sha256.hpp"
 #include "io/slide_pipeline.hpp"
 
 namespace vn {
@@ -54,8 +55,10 @@ RgbImage load_image(const std::string& path, const SourceOptions& options, Image
     return img;
 }
 
-StainModel estimate_from_sources(const std::vector<std::string>& paths, Backend& backend, const EstimateParams& params,
-                                 const SourceOptions& options) {
+namespace {
+
+StainModel estimate_pixels(const std::vector<std::string>& paths, Backend& backend, const EstimateParams& params,
+                           const SourceOptions& options) {
     SlideEstimateOptions eo;
     eo.threads = options.threads;
     eo.stop = options.stop;
@@ -85,6 +88,23 @@ StainModel estimate_from_sources(const std::vector<std::string>& paths, Backend&
         const std::string who = paths.size() == 1 ? paths[0] : std::to_string(paths.size()) + " references";
         fail(ErrorKind::Data, who + ": " + e.what());
     }
+}
+
+}  // namespace
+
+StainModel estimate_from_sources(const std::vector<std::string>& paths, Backend& backend, const EstimateParams& params,
+                                 const SourceOptions& options) {
+    StainModel m = estimate_pixels(paths, backend, params, options);
+    // One slide alone was hashed by its estimate, overlapping it.
+    const bool hashed = !m.source_sha256.empty();
+    std::string joined, sums;
+    for (const std::string& p : paths) {
+        joined += (joined.empty() ? "" : ",") + p;
+        if (!hashed) sums += (sums.empty() ? "" : ",") + sha256_file(p);
+    }
+    m.source_path = joined;
+    if (!hashed) m.source_sha256 = sums;
+    return m;
 }
 
 StainModel pooled_source_model(const std::vector<std::string>& paths, Backend& backend, const EstimateParams& params,

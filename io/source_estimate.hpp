@@ -30,7 +30,9 @@ RgbImage load_image(const std::string& path, const SourceOptions& options, Image
 
 // One model from the pooled tissue of several images and/or slides; one slide alone gets the
 // slide estimate (io/slide_pipeline.hpp). With a mask, `paths` holds one image or slide.
-// Error(Data) naming the input(s) when the stains cannot be estimated.
+// The model's provenance is the paths and the SHA-256 of each file, comma-separated (one slide
+// alone is hashed while it is estimated). Error(Data) naming the input(s) when the stains
+// cannot be estimated.
 StainModel estimate_from_sources(const std::vector<std::string>& paths, Backend& backend, const EstimateParams& params,
                                  const SourceOptions& options);
 

@@ -18,14 +18,13 @@ constexpr std::size_t kMaxCountDigits = 9;
 constexpr int kMinCpuMask = 1024;
 constexpr int kMaxCpuMask = 1 << 20;
 
-// A whole number written in decimal digits only (no sign, exponent or spaces), or -1.
+}  // namespace
+
 long long parse_count(const std::string& text) {
     if (text.empty() || text.size() > kMaxCountDigits || text.find_first_not_of("0123456789") != std::string::npos)
         return -1;
     return std::stoll(text);
 }
-
-}  // namespace
 
 int usable_cpus() {
     // The mask is grown for machines with more than 1024 CPUs.

@@ -11,6 +11,10 @@ namespace vn {
 // binding), at least 1; std::thread::hardware_concurrency() where the mask cannot be read.
 int usable_cpus();
 
+// A whole number written in decimal digits only (no sign, exponent or spaces) of at most 9
+// digits (it fits an int), else -1.
+long long parse_count(const std::string& text);
+
 // The most threads a run accepts: kThreadsPerCpu x usable_cpus().
 constexpr int kThreadsPerCpu = 4;
 int max_threads();

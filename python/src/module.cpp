@@ -12,11 +12,9 @@
 
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,6 +47,7 @@
 #include "io/input_plan.hpp"
 #include "io/sha256.hpp"
 #include "io/slide_pipeline.hpp"
+#include "io/source_estimate.hpp"
 #include "io/tiff_writer.hpp"
 #include "io/threads.hpp"
 #include "io/tile_batch.hpp"
@@ -183,54 +182,17 @@ OutArray owning_array(std::unique_ptr<std::uint8_t[]> buf, const std::vector<std
 
 // ---- backends ----------------------------------------------------------------------------------
 
-// Room for the CUDA module's reason why it cannot serve (cuda/plugin.hpp).
-constexpr std::size_t kReasonBytes = 512;
 // Slide output tiles from Python: a multiple of app::kTileSizeMultiple up to this.
 constexpr int kMaxSlideTileSize = 4096;
-
-// "cpu", "cuda", "cuda:N[,M...]", "cuda:all" or "auto", as the CLI's --device; the ids of
-// cuda:N[,M...] (empty for the others).
-std::vector<int> parse_device(const std::string& d) {
-    if (d == "cpu" || d == "auto" || d == "cuda" || d == "cuda:all") return {};
-    if (d.rfind("cuda:", 0) != 0)
-        fail(ErrorKind::Usage, "device: expected cpu, cuda, cuda:N[,M...], cuda:all or auto, got '" + d + "'");
-    std::vector<int> ids;
-    std::stringstream ss(d.substr(5));
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        if (item.empty() || item.size() > 6 || item.find_first_not_of("0123456789") != std::string::npos) ids.clear();
-        if (item.empty() || item.size() > 6 || item.find_first_not_of("0123456789") != std::string::npos) break;
-        ids.push_back(std::atoi(item.c_str()));
-    }
-    if (ids.empty() || d.back() == ',') fail(ErrorKind::Usage, "device: expected cuda:N[,M...], got " + d);
-    return ids;
-}
 
 // `threads` of the API, resolved once per call or Normalizer: None (0) is $SLURM_CPUS_PER_TASK,
 // else the usable CPUs (io/threads.hpp).
 int python_thread_count(int threads) { return resolve_thread_count(threads, {}, "threads=N"); }
 
-std::unique_ptr<Backend> make_backend(const std::string& d, int threads) {
-    std::vector<int> ids = parse_device(d);
-    if (d == "cpu") return make_cpu_backend(threads);
-    if (ids.empty()) ids = {0};
-    std::string why;
-    // The CLI's loader (app/cuda_plugin.cpp): the module's ABI and struct layouts checked, its
-    // exceptions turned into vn::Error with their kinds.
-    const app::CudaPlugin* plugin = app::load_cuda_plugin(&why);
-    char reason[kReasonBytes] = "";
-    const int count = plugin ? plugin->device_count(reason, sizeof reason) : 0;
-    if (plugin && count == 0) why = reason;
-    if (d == "auto" && count == 0) return make_cpu_backend(threads);
-    if (!plugin) fail(ErrorKind::Device, "device " + d + ": " + why);
-    if (d == "cuda:all") {
-        ids.clear();
-        for (int i = 0; i < count; ++i) ids.push_back(i);
-    }
-    int kind = static_cast<int>(ErrorKind::Device);
-    Backend* b = plugin->make_backend(ids.data(), static_cast<int>(ids.size()), threads, reason, sizeof reason, &kind);
-    if (!b) fail(static_cast<ErrorKind>(kind), "device " + d + ": " + reason);
-    return std::unique_ptr<Backend>(b);
+// The CLI's device policy and CUDA module loader (app/cuda_plugin.hpp: the module's ABI and
+// struct layouts checked, its exceptions turned into vn::Error with their kinds).
+std::unique_ptr<Backend> make_backend(const std::string& device, int threads) {
+    return app::make_device_backend(device, threads, "device");
 }
 
 // ---- parameters --------------------------------------------------------------------------------
@@ -314,23 +276,25 @@ std::vector<Source> sources_from(const nb::list& items) {
     return out;
 }
 
-// The CLI's estimate_from_sources (io/source_estimate.cpp) over files and arrays: one slide alone
-// gets the slide estimate; otherwise images are decoded whole, slides sampled, all pooled.
-// `fit`: the model is a target (the CLI's `fit` wording and provenance), else a source model
-// (`estimate`).
+// Files alone go through the CLI's estimate_from_sources (io/source_estimate.cpp: one slide
+// alone gets the slide estimate; otherwise images are decoded whole, slides sampled, all
+// pooled; the provenance of each file). With arrays among them, the same pooling in the order
+// given, an array in place. `fit`: the model is a target (the CLI's `fit` wording and
+// provenance), else a source model (`estimate`).
 std::string estimate_sources(const std::vector<Source>& sources, const std::string& params_json,
                              const std::string& device, int threads, bool fit) {
     const EstimateParams params = params_from_json(params_json);
     threads = python_thread_count(threads);
     std::unique_ptr<Backend> backend = make_backend(device, threads);
+    std::vector<std::string> paths;
+    for (const Source& s : sources)
+        if (!s.array) paths.push_back(s.path);
     StainModel m;
-    std::size_t n_paths = 0;
-    for (const Source& s : sources) n_paths += !s.array;
     try {
-        if (sources.size() == 1 && !sources[0].array && is_slide(sources[0].path)) {
-            SlideEstimateOptions eo;
-            eo.threads = threads;
-            m = estimate_slide(sources[0].path, *backend, params, eo);
+        if (paths.size() == sources.size()) {
+            SourceOptions so;
+            so.threads = threads;
+            m = estimate_from_sources(paths, *backend, params, so);
         } else {
             SlideEstimateOptions eo;
             eo.threads = threads;
@@ -356,26 +320,22 @@ std::string estimate_sources(const std::vector<Source>& sources, const std::stri
                 m = backend->estimate(views, params);
             } catch (const Error& e) {
                 if (e.kind() != ErrorKind::Data) throw;
-                std::string who;
-                if (sources.size() == 1)
-                    who = sources[0].array ? "image" : sources[0].path;
-                else
-                    who = std::to_string(sources.size()) + (n_paths == sources.size() ? " references" : " images");
-                fail(ErrorKind::Data, who + ": " + e.what());
+                fail(ErrorKind::Data, (sources.size() == 1 ? std::string("image") : std::to_string(sources.size()) + " images") +
+                                          ": " + e.what());
             }
+            std::string names, sums;
+            for (const Source& s : sources) {
+                names += (names.empty() ? "" : ",") + (s.array ? std::string("<array>") : s.path);
+                if (!s.array) sums += (sums.empty() ? "" : ",") + sha256_file(s.path);
+            }
+            m.source_path = names;
+            m.source_sha256 = sums;
         }
     } catch (const Error& e) {
         if (fit && e.kind() == ErrorKind::Data)
             fail(ErrorKind::Data, std::string(e.what()) + " (cannot fit a target on this reference)");
         throw;
     }
-    std::string paths, sums;
-    for (const Source& s : sources) {
-        paths += (paths.empty() ? "" : ",") + (s.array ? std::string("<array>") : s.path);
-        if (!s.array) sums += (sums.empty() ? "" : ",") + sha256_file(s.path);
-    }
-    m.source_path = paths;
-    m.source_sha256 = sums;
     return to_json(m);
 }
 
@@ -389,7 +349,7 @@ public:
           device_(device),
           threads_(python_thread_count(threads)),
           params_(params_from_json(params)) {
-        (void)parse_device(device);
+        (void)app::parse_device(device, "device");
         if (source) {
             source_ = model_from_json(*source, "source");
             plan_ = make_plan(*source_, target_);
@@ -533,16 +493,42 @@ void quiet_cli_logging() {
     });
 }
 
+// What apply_slide and apply_tiles take alike: the resolved thread count, the options object,
+// the target and the fixed source model (when given).
+struct ApplyArgs {
+    int threads = 0;
+    json options;
+    StainModel target;
+    std::optional<StainModel> fixed_source;
+};
+
+ApplyArgs apply_args(const std::string& target_json, const std::optional<std::string>& source_json,
+                     const std::string& options_json, int threads) {
+    ApplyArgs a;
+    a.threads = python_thread_count(threads);
+    a.options = json::parse(options_json);
+    a.target = model_from_json(target_json, "target");
+    if (source_json) a.fixed_source = model_from_json(*source_json, "source");
+    return a;
+}
+
+// The options' "params" (estimation parameters by their model-file names).
+EstimateParams apply_params(const json& o) { return params_from_json(o.contains("params") ? o["params"].dump() : ""); }
+
+// The options' "quality" of JPEG outputs, 1..100.
+int apply_quality(const json& o) {
+    const int quality = o.value("quality", app::kDefaultJpegQuality);
+    if (quality < 1 || quality > app::kMaxJpegQuality) fail(ErrorKind::Usage, "quality: expected 1..100");
+    return quality;
+}
+
 // One whole slide through the CLI's own code for it (app/apply_slide.cpp, as `vahanorm apply
 // SLIDE -o OUT`); returns its report record (JSON text).
 std::string apply_slide_py(const std::string& input, const std::string& output, const std::string& target_json,
                            const std::optional<std::string>& source_json, const std::string& options_json,
                            const std::string& device, int threads) {
-    threads = python_thread_count(threads);
-    const json o = json::parse(options_json);
-    const StainModel target = model_from_json(target_json, "target");
-    std::optional<StainModel> fixed;
-    if (source_json) fixed = model_from_json(*source_json, "source");
+    const ApplyArgs a = apply_args(target_json, source_json, options_json, threads);
+    const json& o = a.options;
     app::ApplyOptions ao;
     ao.inputs = {input};
     ao.output = output;
@@ -554,8 +540,7 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
     ao.tile_size = o.value("tile_size", ao.tile_size);
     if (ao.tile_size < app::kTileSizeMultiple || ao.tile_size > kMaxSlideTileSize || ao.tile_size % app::kTileSizeMultiple != 0)
         fail(ErrorKind::Usage, "tile_size must be a multiple of 16 between 16 and 4096");
-    ao.quality = o.value("quality", app::kDefaultJpegQuality);
-    if (ao.quality < 1 || ao.quality > app::kMaxJpegQuality) fail(ErrorKind::Usage, "quality: expected 1..100");
+    ao.quality = apply_quality(o);
     ao.bigtiff = o.value("bigtiff", false);
     ao.keep_associated = o.value("keep_associated", false);
     ao.continue_on_failed_estimate = o.value("continue_on_failed_estimate", false);
@@ -565,9 +550,8 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
         fail(ErrorKind::Usage, "keep_associated: the tiff layout (a page pyramid) has no place for label and macro "
                                "images; use format='svs' or 'ome'");
     app::GlobalOptions g;
-    g.threads = threads;
-    g.device = device;
-    const EstimateParams params = params_from_json(o.contains("params") ? o["params"].dump() : "");
+    g.threads = a.threads;
+    const EstimateParams params = apply_params(o);
     g.seed = params.seed;
     g.sample_size = params.sample_size;
 
@@ -582,8 +566,8 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
         fail(ErrorKind::Input, input + ": not a whole slide (use apply_tiles or Normalizer for images)");
     }
     check_output_is_not_input(input, output);
-    std::unique_ptr<Backend> backend = make_backend(device, threads);
-    return app::record_json(app::apply_slide(plan, ao, g, *backend, target, fixed)).dump();
+    std::unique_ptr<Backend> backend = make_backend(device, a.threads);
+    return app::record_json(app::apply_slide(plan, ao, g, *backend, a.target, a.fixed_source)).dump();
 }
 
 // Tile files into a directory, as `vahanorm apply TILES... -o DIR/`: the CLI's planning
@@ -593,16 +577,12 @@ std::string apply_slide_py(const std::string& input, const std::string& output, 
 std::string apply_tiles_py(const std::vector<std::string>& inputs, const std::string& outdir, const std::string& target_json,
                            const std::optional<std::string>& source_json, const std::string& options_json,
                            const std::string& device, int threads) {
-    threads = python_thread_count(threads);
-    const json o = json::parse(options_json);
-    const StainModel target = model_from_json(target_json, "target");
-    std::optional<StainModel> fixed;
-    if (source_json) fixed = model_from_json(*source_json, "source");
-    const EstimateParams params = params_from_json(o.contains("params") ? o["params"].dump() : "");
+    const ApplyArgs a = apply_args(target_json, source_json, options_json, threads);
+    const json& o = a.options;
+    const EstimateParams params = apply_params(o);
     TileBatchOptions to;
-    to.threads = threads;
-    to.jpeg_quality = o.value("quality", app::kDefaultJpegQuality);
-    if (to.jpeg_quality < 1 || to.jpeg_quality > app::kMaxJpegQuality) fail(ErrorKind::Usage, "quality: expected 1..100");
+    to.threads = a.threads;
+    to.jpeg_quality = apply_quality(o);
     app::ApplyOptions ao;
     ao.inputs = inputs;
     ao.output = outdir + "/";  // directory mode, as -o DIR/
@@ -620,8 +600,8 @@ std::string apply_tiles_py(const std::vector<std::string>& inputs, const std::st
         else
             tiles.push_back(p);
     }
-    std::unique_ptr<Backend> backend = make_backend(device, threads);
-    normalize_tile_files(tiles, *backend, target, fixed, params, to,
+    std::unique_ptr<Backend> backend = make_backend(device, a.threads);
+    normalize_tile_files(tiles, *backend, a.target, a.fixed_source, params, to,
                          [&](InputResult&& r) { records.push_back(app::record_json(r)); });
     return records.dump();
 }
@@ -649,12 +629,9 @@ NB_MODULE(_core, m) {
     m.def("model_check", [](const std::string& text, const std::string& what) { (void)model_from_json(text, what); },
           nb::arg("text"), nb::arg("what"));
     m.def("model_load", [](const std::string& path) {
-        (void)load_model(path);  // the CLI's checks and messages
-        std::ifstream in(path, std::ios::binary);
-        if (!in) fail(ErrorKind::Input, path + ": cannot open model file");
-        std::ostringstream text;
-        text << in.rdbuf();
-        return text.str();
+        std::string text = read_model_text(path);
+        (void)model_from_json(text, path);  // the CLI's checks and messages (io/model_file.cpp, load_model)
+        return text;
     });
     m.def("write_file", [](const std::string& path, const std::string& text) {
         write_file_atomic(path, text.data(), text.size());
