@@ -88,6 +88,9 @@ def case_usage_errors(tmp):
     ref, src = make_samples(tmp)
     expect(["apply", src, "-o", "y.bmp"], USAGE, tmp, needle="output format")
     expect(["--device", "tpu", "apply", src, "-o", "y.png"], USAGE, tmp, needle="--device")
+    # A malformed device list is a typo, not a missing GPU (which would be retried on another node).
+    for bad in ("cuda:", "cuda:0,", "cuda:x", "cuda:1234567"):
+        expect(["--device", bad, "apply", src, "-o", "y.png"], USAGE, tmp, needle="--device")
     check(not os.path.exists(os.path.join(tmp, "y.png")), "an output was written after a usage error")
 
 
